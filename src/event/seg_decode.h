@@ -1,0 +1,78 @@
+/*
+ * seg_decode: turns one raw input record (a JSON object, or a MessagePack
+ * map) into a validated seg_event_t, or into a rejection reason.
+ *
+ * Decoding and validation are one step so that a record is parsed exactly
+ * once, and so that JSON and MessagePack obey literally the same rules:
+ * both formats first become a neutral view of the fields, and one
+ * validator checks that view. docs/events.md is the schema.
+ *
+ * The decoder keeps reusable scratch memory so that the per-event path does
+ * no heap churn once warmed up. One decoder per thread.
+ *
+ * Ownership of event strings (customer_id, event_id): they point into memory
+ * owned by the decoder and stay valid until the next seg_decode_* call on
+ * the same decoder, or its _destroy, whichever comes first.
+ *  - JSON: they point into the parsed cJSON tree, which the decoder keeps
+ *    until the next call.
+ *  - MessagePack: they are COPIED into decoder-owned buffers, never left
+ *    pointing into the caller's buf (or the unpacker's buffer), so the
+ *    caller may reuse or free its input as soon as the call returns.
+ * Callers that keep an id longer must copy it.
+ */
+#ifndef SEG_DECODE_H
+#define SEG_DECODE_H
+
+#include <stddef.h>
+#include <msgpack.h>
+#include "event/seg_event.h"
+#include "event/seg_reject.h"
+
+typedef struct seg_decoder seg_decoder_t;
+
+/* Returns a new decoder, or NULL on allocation failure. */
+seg_decoder_t *seg_decoder_new(void);
+/* Frees the decoder and everything events point into. NULL is a no-op. */
+void seg_decoder_destroy(seg_decoder_t *dec);
+
+/* Records longer than max_bytes are rejected as oversized_record before any
+ * parsing (seg_decode_json / seg_decode_msgpack only; the _object variant
+ * never sees the raw size). 0, the default, means no limit. */
+void seg_decoder_set_max_record(seg_decoder_t *dec, size_t max_bytes);
+
+/* Decodes one JSON object from buf[0..len) (trailing whitespace allowed,
+ * anything else after the object is invalid_json). On success returns
+ * SEG_REJ_NONE and fills *ev (its strings point into the decoder, valid
+ * until the next call). On failure returns the reason and writes a human
+ * sentence into errstr ("amount is -3.5; it must be >= 0"). errstr may be
+ * NULL. buf need not be NUL-terminated and is not kept. */
+seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
+                             seg_event_t *ev, char *errstr, size_t errstr_size);
+
+/* Same for exactly one MessagePack value in buf[0..len): a trailing byte
+ * after the value is invalid_msgpack. buf is not kept (strings are copied).
+ * The raw bytes are bounds-checked before msgpack-c sees them, so a header
+ * claiming 2^32 elements in a 5-byte record cannot make it allocate
+ * gigabytes. */
+seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
+                                seg_event_t *ev, char *errstr, size_t errstr_size);
+
+/* Validates a MessagePack value that the caller already unpacked (e.g. with
+ * msgpack_unpacker over a stream). obj and its zone are only read during
+ * the call; strings are copied into the decoder as for seg_decode_msgpack.
+ * A value that is not a map is not_object. */
+seg_reject_t seg_decode_msgpack_object(seg_decoder_t *dec,
+                                       const msgpack_object *obj,
+                                       seg_event_t *ev, char *errstr,
+                                       size_t errstr_size);
+
+/* Finds the extent of the first MessagePack value in buf[0..len) without
+ * allocating, for readers that split a stream into records themselves.
+ * Returns 1 and sets *size (bytes of that value) when it is complete, 0 if
+ * buf holds only a prefix of a value (read more; bound this with a record
+ * size limit, since a header may claim 2^32 elements), -1 if the bytes can
+ * never start a valid value (the reserved byte 0xc1). Does not check
+ * nesting depth; seg_decode_msgpack does that. */
+int seg_msgpack_value_size(const char *buf, size_t len, size_t *size);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * seg_event: the one decoded, validated shape of an input record.
+ *
+ * Every input format (NDJSON line, MessagePack map, later a Kafka message)
+ * is decoded into a seg_event_t before anything else in segd looks at it,
+ * so the fold/evaluate stages never see raw bytes or partial records. A
+ * record that breaks the schema never becomes a seg_event_t: the decoder
+ * returns a seg_reject_t reason instead, and the caller routes the original
+ * bytes to the dead-letter queue.
+ *
+ * Ownership: string fields point into memory owned by the decoder that
+ * produced the event. They stay valid until the next call on that decoder
+ * (or its _destroy). Callers that keep an id must copy it.
+ */
+#ifndef SEG_EVENT_H
+#define SEG_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/seg_money.h"  /* SEG_MONEY_SCALE: amounts are 1/10000 units */
+
+#define SEG_CUSTOMER_ID_MAX 128   /* bytes, per docs/events.md */
+
+
+typedef enum {
+    SEG_EV_PURCHASE = 1,
+    SEG_EV_REFUND   = 2,
+    SEG_EV_CONTACT  = 3,
+} seg_event_type_t;
+
+typedef enum {
+    SEG_CONTACT_NONE      = 0,   /* not a contact */
+    SEG_CONTACT_VISIT     = 1,
+    SEG_CONTACT_INQUIRY   = 2,
+    SEG_CONTACT_COMPLAINT = 3,
+    SEG_CONTACT_SUPPORT   = 4,
+    SEG_CONTACT_FEEDBACK  = 5,
+} seg_contact_kind_t;
+
+typedef struct seg_event {
+    seg_event_type_t   type;
+    seg_contact_kind_t kind;          /* SEG_CONTACT_NONE unless type==CONTACT */
+    const char        *customer_id;   /* not NUL-terminated; see len */
+    size_t             customer_id_len;
+    int64_t            ts;            /* epoch seconds, floor of the input */
+    int64_t            amount;        /* 1/10000 units, >= 0; 0 when absent */
+    int                has_amount;
+    int                rating;        /* 1..5, 0 when absent */
+    const char        *event_id;      /* NULL when absent */
+    size_t             event_id_len;
+} seg_event_t;
+
+const char *seg_event_type_name(seg_event_type_t t);
+const char *seg_contact_kind_name(seg_contact_kind_t k);
+
+#endif
