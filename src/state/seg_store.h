@@ -1,0 +1,78 @@
+/*
+ * seg_store: the in-memory table of customers.
+ *
+ * Customers are addressed two ways: by id (a hash lookup, once per event)
+ * and by a dense uint32_t index (everywhere else: timers, the engine). The
+ * index is stable for the customer's lifetime, so timers can refer to a
+ * customer with 4 bytes instead of a pointer or a copy of its id.
+ *
+ * Growth never pauses the caller for long:
+ *   - the id index rehashes incrementally, a bounded number of slots per
+ *     operation, as Redis' dict.c does, so a table of millions of customers
+ *     grows without a stop-the-world copy;
+ *   - records and ids live in fixed-size chunks that never move, so growing
+ *     the table copies nothing and record pointers stay valid.
+ *
+ * The record layout is the store's business; the engine reaches fields
+ * through the struct below, which is deliberately small.
+ */
+#ifndef SEG_STORE_H
+#define SEG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/seg_window.h"
+
+#define SEG_CUST_NONE UINT32_MAX
+
+enum {
+    SEG_CUST_HAS_PURCHASE = 1u << 0,
+    SEG_CUST_HAS_CONTACT  = 1u << 1,
+};
+
+/* One customer's rolling state. Owned by the store. */
+typedef struct seg_cust {
+    int64_t        now;            /* customer clock: last evaluation instant */
+    int64_t        first_purchase; /* valid with SEG_CUST_HAS_PURCHASE */
+    int64_t        last_purchase;
+    const char    *id;             /* not NUL-terminated; owned by the store */
+    seg_window_t   money;          /* purchases and refunds within the window */
+    seg_window_t   complaints;     /* complaints within the complaint window */
+    uint32_t       seq;            /* transitions emitted so far */
+    uint8_t        id_len;
+    uint8_t        flags;          /* SEG_CUST_HAS_* */
+    uint8_t        last[4];        /* last emitted value per dimension, 0 = none */
+} seg_cust_t;
+
+typedef struct seg_store seg_store_t;
+
+/* Returns an empty store, or NULL with errstr set. */
+seg_store_t *seg_store_new(char *errstr, size_t errstr_size);
+/* Frees every customer and id. NULL is a no-op. */
+void seg_store_destroy(seg_store_t *st);
+
+/* Finds the customer with this id. Returns its index, or SEG_CUST_NONE. */
+uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len);
+
+/* Finds or creates the customer with this id (len 1..255). Sets *created
+ * to 1 when the customer is new (its record zeroed, id copied). Returns the
+ * index, or SEG_CUST_NONE on allocation failure. */
+uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len,
+                          int *created);
+
+/* The record of a customer index returned above. Valid while the store
+ * lives; the pointer never moves. */
+seg_cust_t *seg_store_get(seg_store_t *st, uint32_t idx);
+
+/* Number of customers held. */
+uint32_t seg_store_count(const seg_store_t *st);
+
+/* Bytes held by the store's own structures (records, ids, index, window
+ * entries), for the memory metric. */
+size_t seg_store_bytes(const seg_store_t *st);
+
+/* The shared pool window entries are allocated from. */
+seg_winpool_t *seg_store_winpool(seg_store_t *st);
+
+#endif
