@@ -1,0 +1,78 @@
+/*
+ * seg_engine: folds events into customer state, re-evaluates that
+ * customer's segments, and reports every change as a transition.
+ *
+ * This is the whole semantics of segd (docs/segments.md) behind four
+ * calls; `segd replay` and the Kafka daemon both drive it, so they cannot
+ * disagree. Time is driven from outside: the engine never reads a clock.
+ *   - seg_engine_fold(ev) first fires every deadline <= ev->ts, then folds
+ *     the event and evaluates its customer at max(customer clock, ev->ts);
+ *   - seg_engine_advance(t) fires every deadline <= t (end of a replay,
+ *     or a daemon's watermark).
+ * Transitions are handed to the emit callback synchronously, in order.
+ * The transition and the strings it points at are valid only during the
+ * callback.
+ */
+#ifndef SEG_ENGINE_H
+#define SEG_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/seg_cfg.h"
+#include "event/seg_event.h"
+#include "segment/seg_dims.h"
+
+typedef enum { SEG_CAUSE_EVENT = 0, SEG_CAUSE_TIME = 1 } seg_cause_t;
+
+typedef struct seg_transition {
+    const char           *customer_id;     /* not NUL-terminated */
+    size_t                customer_id_len;
+    uint32_t              seq;             /* 1, 2, ... per customer */
+    seg_dim_t             dim;
+    const char           *from;            /* NULL = no previous value */
+    const char           *to;
+    int64_t               at;              /* epoch seconds */
+    seg_cause_t           cause;
+    const seg_features_t *features;        /* at `at` */
+} seg_transition_t;
+
+/* Receives each transition. Return 0, or -1 to make the engine call that
+ * triggered it fail (the transition counts as emitted: the caller decides
+ * whether to stop). */
+typedef int (*seg_emit_fn)(void *opaque, const seg_transition_t *t);
+
+typedef struct seg_engine_stats {
+    uint64_t events_folded;
+    uint64_t late_events;          /* folded with ts < customer clock */
+    uint64_t deadlines_fired;
+    uint64_t transitions;
+    uint64_t transitions_by_dim[SEG_DIM__COUNT];
+    uint32_t customers;
+    size_t   pending_timers;
+    size_t   state_bytes;          /* store + timers, as allocated */
+} seg_engine_stats_t;
+
+typedef struct seg_engine seg_engine_t;
+
+/* Creates an engine with a copy of cfg. emit must not be NULL. Returns
+ * NULL with errstr set on failure. */
+seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
+                             void *opaque, char *errstr, size_t errstr_size);
+/* Frees all state. NULL is a no-op. */
+void seg_engine_destroy(seg_engine_t *e);
+
+/* Fires deadlines <= ev->ts, then folds ev. Returns 0, or -1 with errstr
+ * set (allocation failure, or an emit callback returned -1). */
+int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
+                    char *errstr, size_t errstr_size);
+
+/* Fires every deadline <= t, in time order. Returns 0 or -1 as above. */
+int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_size);
+
+/* Largest event ts folded so far (INT64_MIN before the first). */
+int64_t seg_engine_max_ts(const seg_engine_t *e);
+
+void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out);
+
+#endif
