@@ -1,0 +1,232 @@
+/*
+ * seg_replay: the replay pipeline and its summary.
+ *
+ * Output goes through stdio with a large buffer: transitions are small and
+ * numerous, and one write(2) per line would cost more than the engine.
+ */
+#include "cmd/seg_replay.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "event/seg_decode.h"
+#include "io/seg_dlq.h"
+#include "io/seg_reader.h"
+#include "publish/seg_tjson.h"
+#include "segment/seg_engine.h"
+#include "util/seg_ts.h"
+
+typedef struct sink {
+    FILE *out;
+    bool  features;
+    int   failed;
+    int   err;
+} sink_t;
+
+static int emit_line(void *opaque, const seg_transition_t *t)
+{
+    sink_t *s = opaque;
+    char buf[SEG_TJSON_MAX + 1];
+    size_t n = seg_tjson_encode(t, s->features, buf);
+    buf[n++] = '\n';
+    if (fwrite(buf, 1, n, s->out) != n) {
+        if (!s->failed) s->err = errno;
+        s->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static double now_sec(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+typedef struct counts {
+    uint64_t read, rejected, blank;
+    uint64_t by_reason[SEG_REJ__COUNT];
+} counts_t;
+
+static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
+                    const counts_t *c, const seg_engine_stats_t *st,
+                    double wall, double cpu, long rss_kb, int64_t end_time)
+{
+    FILE *e = o->err;
+    char endbuf[SEG_TS_BUFSZ] = "-";
+    if (end_time != INT64_MIN) seg_ts_format(end_time, endbuf);
+    fprintf(e, "segd replay summary (%s, %s)\n",
+            strcmp(o->input, "-") == 0 ? "stdin" : o->input,
+            cfg->input.format == SEG_FMT_MSGPACK ? "msgpack" : "json");
+    fprintf(e, "  events read        %llu\n", (unsigned long long)c->read);
+    fprintf(e, "  events folded      %llu\n", (unsigned long long)st->events_folded);
+    fprintf(e, "  events rejected    %llu\n", (unsigned long long)c->rejected);
+    for (int r = 1; r < SEG_REJ__COUNT; r++)
+        if (c->by_reason[r])
+            fprintf(e, "    %-24s %llu\n", seg_reject_name((seg_reject_t)r),
+                    (unsigned long long)c->by_reason[r]);
+    if (c->blank) fprintf(e, "  blank lines        %llu (skipped)\n", (unsigned long long)c->blank);
+    fprintf(e, "  late events        %llu\n", (unsigned long long)st->late_events);
+    fprintf(e, "  customers          %u\n", st->customers);
+    fprintf(e, "  transitions        %llu\n", (unsigned long long)st->transitions);
+    for (int d = 0; d < SEG_DIM__COUNT; d++)
+        fprintf(e, "    %-24s %llu\n", seg_dim_name((seg_dim_t)d),
+                (unsigned long long)st->transitions_by_dim[d]);
+    fprintf(e, "  deadlines fired    %llu\n", (unsigned long long)st->deadlines_fired);
+    fprintf(e, "  time reached       %s\n", endbuf);
+    fprintf(e, "  wall time          %.3f s\n", wall);
+    fprintf(e, "  events/s           %.0f\n", wall > 0 ? c->read / wall : 0.0);
+    fprintf(e, "  state bytes        %zu (%.1f per customer)\n", st->state_bytes,
+            st->customers ? (double)st->state_bytes / st->customers : 0.0);
+    fprintf(e, "  max RSS            %ld KiB\n", rss_kb);
+    fprintf(e, "  cpu time           %.3f s\n", cpu);
+}
+
+static int write_summary_json(const char *path, const seg_cfg_t *cfg,
+                              const counts_t *c, const seg_engine_stats_t *st,
+                              double wall, double cpu, long rss_kb,
+                              char *errstr, size_t errstr_size)
+{
+    cJSON *o = cJSON_CreateObject(), *rej = NULL, *dims = NULL;
+    if (!o) goto oom;
+    cJSON_AddStringToObject(o, "format", cfg->input.format == SEG_FMT_MSGPACK ? "msgpack" : "json");
+    cJSON_AddNumberToObject(o, "events_read", (double)c->read);
+    cJSON_AddNumberToObject(o, "events_folded", (double)st->events_folded);
+    cJSON_AddNumberToObject(o, "rejected", (double)c->rejected);
+    rej = cJSON_AddObjectToObject(o, "rejected_by_reason");
+    for (int r = 1; rej && r < SEG_REJ__COUNT; r++)
+        if (c->by_reason[r])
+            cJSON_AddNumberToObject(rej, seg_reject_name((seg_reject_t)r), (double)c->by_reason[r]);
+    cJSON_AddNumberToObject(o, "blank_lines", (double)c->blank);
+    cJSON_AddNumberToObject(o, "late_events", (double)st->late_events);
+    cJSON_AddNumberToObject(o, "customers", (double)st->customers);
+    cJSON_AddNumberToObject(o, "transitions", (double)st->transitions);
+    dims = cJSON_AddObjectToObject(o, "transitions_by_dimension");
+    for (int d = 0; dims && d < SEG_DIM__COUNT; d++)
+        cJSON_AddNumberToObject(dims, seg_dim_name((seg_dim_t)d), (double)st->transitions_by_dim[d]);
+    cJSON_AddNumberToObject(o, "deadlines_fired", (double)st->deadlines_fired);
+    cJSON_AddNumberToObject(o, "wall_seconds", wall);
+    cJSON_AddNumberToObject(o, "cpu_seconds", cpu);
+    cJSON_AddNumberToObject(o, "events_per_second", wall > 0 ? c->read / wall : 0.0);
+    cJSON_AddNumberToObject(o, "state_bytes", (double)st->state_bytes);
+    cJSON_AddNumberToObject(o, "max_rss_bytes", (double)rss_kb * 1024.0);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) goto oom;
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(text, f) != EOF && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = 0;
+    free(text);
+    if (!ok) {
+        snprintf(errstr, errstr_size, "cannot write summary '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+oom:
+    cJSON_Delete(o);
+    snprintf(errstr, errstr_size, "out of memory writing the summary");
+    return -1;
+}
+
+int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
+                   char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    double wall0 = now_sec(CLOCK_MONOTONIC), cpu0 = now_sec(CLOCK_PROCESS_CPUTIME_ID);
+    sink_t sink = { .out = o->out, .features = cfg->output.features };
+    counts_t c;
+    memset(&c, 0, sizeof c);
+    seg_reader_t *rd = NULL;
+    seg_decoder_t *dec = NULL;
+    seg_engine_t *eng = NULL;
+    seg_dlq_t *dlq = NULL;
+    char why[256];
+
+    rd = seg_reader_open(o->input, cfg->input.format, (size_t)cfg->input.max_record_bytes,
+                         errstr, errstr_size);
+    if (!rd) goto out;
+    dec = seg_decoder_new();
+    if (!dec) {
+        snprintf(errstr, errstr_size, "out of memory creating the decoder");
+        goto out;
+    }
+    eng = seg_engine_new(&cfg->seg, emit_line, &sink, errstr, errstr_size);
+    if (!eng) goto out;
+    if (o->dlq) {
+        dlq = seg_dlq_open(o->dlq, errstr, errstr_size);
+        if (!dlq) goto out;
+    }
+
+    for (;;) {
+        seg_record_t rec;
+        int got = seg_reader_next(rd, &rec, errstr, errstr_size);
+        if (got < 0) goto out;
+        if (got == 0) break;
+        c.read++;
+        seg_event_t ev;
+        seg_reject_t rej = rec.reject;
+        const char *reason_text = rec.why;
+        if (rej == SEG_REJ_NONE) {
+            why[0] = '\0';
+            if (cfg->input.format == SEG_FMT_MSGPACK)
+                rej = seg_decode_msgpack_object(dec, rec.obj, &ev, why, sizeof why);
+            else
+                rej = seg_decode_json(dec, rec.data, rec.len, &ev, why, sizeof why);
+            reason_text = why;
+        }
+        if (rej != SEG_REJ_NONE) {
+            c.rejected++;
+            c.by_reason[rej < SEG_REJ__COUNT ? rej : 0]++;
+            if (dlq && seg_dlq_write(dlq, rej, reason_text, seg_reader_name(rd), rec.line,
+                                     rec.offset, rec.data, rec.len, errstr, errstr_size) != 0)
+                goto out;
+            continue;
+        }
+        if (seg_engine_fold(eng, &ev, errstr, errstr_size) != 0) goto out;
+    }
+
+    /* Time stops at the largest ts seen, or at --until if that is later
+     * (see docs/segments.md for why never earlier). */
+    int64_t end = seg_engine_max_ts(eng);
+    if (o->has_until && o->until > end) end = o->until;
+    if (end != INT64_MIN && seg_engine_advance(eng, end, errstr, errstr_size) != 0) goto out;
+    if (fflush(o->out) != 0) {
+        snprintf(errstr, errstr_size, "cannot write transitions: %s", strerror(errno));
+        goto out;
+    }
+    if (dlq) {
+        int drc = seg_dlq_close(dlq, errstr, errstr_size);
+        dlq = NULL;
+        if (drc != 0) goto out;
+    }
+
+    c.blank = seg_reader_blank_lines(rd);
+    seg_engine_stats_t st;
+    seg_engine_stats(eng, &st);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double wall = now_sec(CLOCK_MONOTONIC) - wall0;
+    double cpu = now_sec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    summary(o, cfg, &c, &st, wall, cpu, ru.ru_maxrss, end);
+    if (o->summary_json &&
+        write_summary_json(o->summary_json, cfg, &c, &st, wall, cpu, ru.ru_maxrss,
+                           errstr, errstr_size) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0 && sink.failed)
+        snprintf(errstr, errstr_size, "cannot write transitions: %s", strerror(sink.err));
+    if (dlq) {
+        char ignored[64];
+        seg_dlq_close(dlq, ignored, sizeof ignored);
+    }
+    seg_engine_destroy(eng);
+    seg_decoder_destroy(dec);
+    seg_reader_close(rd);
+    return rc;
+}

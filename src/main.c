@@ -1,0 +1,205 @@
+/*
+ * segd: command line entry point. It only parses arguments, loads the
+ * configuration and hands over to a command; every exit() of the program
+ * is here.
+ *
+ * Exit codes (docs/cli.md):
+ *   0 success   1 runtime error (I/O, memory)   2 usage error   3 config error
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/seg_replay.h"
+#include "config/seg_cfg.h"
+#include "util/seg_ts.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
+
+#define MAX_SETS 256
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: segd <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  replay        fold an event file and print transitions\n"
+        "      --config FILE        YAML configuration (default: built-in defaults)\n"
+        "      --input FILE|-       events, NDJSON or MessagePack (required)\n"
+        "      --format json|msgpack  overrides input.format\n"
+        "      --until RFC3339      fire deadlines up to this instant at the end\n"
+        "      --dlq FILE           write rejected records here (NDJSON)\n"
+        "      --summary-json FILE  also write the summary as JSON\n"
+        "      --set key=value      override a config key (repeatable)\n"
+        "  check-config FILE [--set key=value]...\n"
+        "                validate a configuration file\n"
+        "  --version     print the version\n"
+        "  --help        this text\n"
+        "\n"
+        "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 config error\n");
+}
+
+typedef struct args {
+    const char *config, *input, *format, *until, *dlq, *summary_json;
+    const char *sets[MAX_SETS];
+    int         nsets;
+} args_t;
+
+/* Parses "--opt value" and "--opt=value". Returns 0, or EXIT_USAGE. */
+static int parse_args(int argc, char **argv, int first, args_t *a, int allow_positional,
+                      const char **positional)
+{
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            if (allow_positional && !*positional) {
+                *positional = arg;
+                continue;
+            }
+            fprintf(stderr, "segd: unexpected argument '%s'\n", arg);
+            return EXIT_USAGE;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        static const struct { const char *name; size_t off; } opts[] = {
+            { "--config", offsetof(args_t, config) },
+            { "--input", offsetof(args_t, input) },
+            { "--format", offsetof(args_t, format) },
+            { "--until", offsetof(args_t, until) },
+            { "--dlq", offsetof(args_t, dlq) },
+            { "--summary-json", offsetof(args_t, summary_json) },
+            { "--set", 0 },
+        };
+        size_t k;
+        for (k = 0; k < sizeof opts / sizeof opts[0]; k++)
+            if (strlen(opts[k].name) == nlen && strncmp(arg, opts[k].name, nlen) == 0) break;
+        if (k == sizeof opts / sizeof opts[0]) {
+            fprintf(stderr, "segd: unknown option '%.*s'\n", (int)nlen, arg);
+            return EXIT_USAGE;
+        }
+        if (!val) {
+            fprintf(stderr, "segd: option %s needs a value\n", opts[k].name);
+            return EXIT_USAGE;
+        }
+        if (!eq) i++;
+        if (strcmp(opts[k].name, "--set") == 0) {
+            if (a->nsets == MAX_SETS) {
+                fprintf(stderr, "segd: more than %d --set options\n", MAX_SETS);
+                return EXIT_USAGE;
+            }
+            a->sets[a->nsets++] = val;
+        } else {
+            *(const char **)((char *)a + opts[k].off) = val;
+        }
+    }
+    return 0;
+}
+
+/* Defaults, then the file, then --set in order, then cross-key checks. */
+static int load_config(seg_cfg_t *cfg, const char *path, const args_t *a)
+{
+    char err[1024];
+    seg_cfg_defaults(cfg);
+    if (path && seg_cfg_load_file(cfg, path, err, sizeof err) != 0) {
+        fprintf(stderr, "segd: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    for (int i = 0; i < a->nsets; i++) {
+        if (seg_cfg_set(cfg, a->sets[i], err, sizeof err) != 0) {
+            fprintf(stderr, "segd: %s\n", err);
+            return EXIT_CONFIG;
+        }
+    }
+    if (seg_cfg_validate(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "segd: %s%s%s\n", path ? path : "", path ? ": " : "", err);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    args_t a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(argc, argv, 2, &a, 0, NULL);
+    if (rc) return rc;
+    if (!a.input) {
+        fprintf(stderr, "segd replay: --input FILE (or - for stdin) is required\n");
+        return EXIT_USAGE;
+    }
+    seg_cfg_t cfg;
+    rc = load_config(&cfg, a.config, &a);
+    if (rc) return rc;
+    if (a.format) {
+        if (strcmp(a.format, "json") == 0) cfg.input.format = SEG_FMT_JSON;
+        else if (strcmp(a.format, "msgpack") == 0) cfg.input.format = SEG_FMT_MSGPACK;
+        else {
+            fprintf(stderr, "segd replay: --format must be json or msgpack, not '%s'\n", a.format);
+            return EXIT_USAGE;
+        }
+    }
+    seg_replay_opts_t o = {
+        .input = a.input, .dlq = a.dlq, .summary_json = a.summary_json,
+        .out = stdout, .err = stderr,
+    };
+    if (a.until) {
+        if (seg_ts_parse_rfc3339(a.until, strlen(a.until), &o.until) != 0) {
+            fprintf(stderr, "segd replay: --until '%s' is not an RFC 3339 date-time "
+                            "(e.g. 1998-06-30T00:00:00Z)\n", a.until);
+            return EXIT_USAGE;
+        }
+        o.has_until = true;
+    }
+    static char outbuf[1 << 20];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    char err[1024];
+    if (seg_replay_run(&cfg, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "segd replay: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    args_t a;
+    memset(&a, 0, sizeof a);
+    const char *path = NULL;
+    int rc = parse_args(argc, argv, 2, &a, 1, &path);
+    if (rc) return rc;
+    if (!path) path = a.config;
+    if (!path) {
+        fprintf(stderr, "segd check-config: a configuration FILE is required\n");
+        return EXIT_USAGE;
+    }
+    seg_cfg_t cfg;
+    rc = load_config(&cfg, path, &a);
+    if (rc) return rc;
+    printf("%s: ok\n", path);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("segd %s\n", SEGD_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "replay") == 0) return cmd_replay(argc, argv);
+    if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
+    fprintf(stderr, "segd: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
