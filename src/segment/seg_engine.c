@@ -236,11 +236,31 @@ int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
                     char *errstr, size_t errstr_size)
 {
     if (seg_engine_advance(e, ev->ts, errstr, errstr_size) != 0) return -1;
+    return seg_engine_fold_local(e, ev, errstr, errstr_size);
+}
 
+/* Fires customer idx's own deadlines <= t, in order. */
+static int fire_own(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t)
+{
+    int64_t when;
+    while ((when = seg_timer_when(e->timers, idx)) <= t) {
+        c->now = when;
+        e->stats.deadlines_fired++;
+        evaluate(e, c, when, SEG_CAUSE_TIME);
+        if (reschedule(e, idx, c) != 0) return -1;
+    }
+    return 0;
+}
+
+int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
+                          char *errstr, size_t errstr_size)
+{
     int created;
     uint32_t idx = seg_store_upsert(e->store, ev->customer_id, ev->customer_id_len, &created);
     if (idx == SEG_CUST_NONE) return finish(e, -1, errstr, errstr_size);
     seg_cust_t *c = seg_store_get(e->store, idx);
+    if (!created && fire_own(e, idx, c, ev->ts) != 0)
+        return finish(e, -1, errstr, errstr_size);
     if (created || ev->ts > c->now) c->now = ev->ts;
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
@@ -278,6 +298,11 @@ int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
     evaluate(e, c, t, SEG_CAUSE_EVENT);
     rc = reschedule(e, idx, c);
     return finish(e, rc, errstr, errstr_size);
+}
+
+int64_t seg_engine_next_deadline(const seg_engine_t *e)
+{
+    return seg_timer_next(e->timers);
 }
 
 int64_t seg_engine_max_ts(const seg_engine_t *e) { return e->max_ts; }

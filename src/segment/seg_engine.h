@@ -7,8 +7,13 @@
  * disagree. Time is driven from outside: the engine never reads a clock.
  *   - seg_engine_fold(ev) first fires every deadline <= ev->ts, then folds
  *     the event and evaluates its customer at max(customer clock, ev->ts);
+ *   - seg_engine_fold_local(ev) fires only that customer's own deadlines
+ *     <= ev->ts before folding: the daemon's form, where everyone else's
+ *     deadlines wait for the watermark;
  *   - seg_engine_advance(t) fires every deadline <= t (end of a replay,
  *     or a daemon's watermark).
+ * For a customer whose events arrive in ts order both forms give the same
+ * transitions (docs/segments.md, "Per-customer time").
  * Transitions are handed to the emit callback synchronously, in order.
  * The transition and the strings it points at are valid only during the
  * callback.
@@ -66,6 +71,14 @@ void seg_engine_destroy(seg_engine_t *e);
  * set (allocation failure, or an emit callback returned -1). */
 int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
                     char *errstr, size_t errstr_size);
+
+/* Fires the deadlines <= ev->ts of ev's customer only, then folds ev.
+ * Returns 0 or -1 as above. */
+int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
+                          char *errstr, size_t errstr_size);
+
+/* Earliest pending deadline of any customer, INT64_MAX if none. */
+int64_t seg_engine_next_deadline(const seg_engine_t *e);
 
 /* Fires every deadline <= t, in time order. Returns 0 or -1 as above. */
 int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_size);

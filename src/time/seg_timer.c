@@ -136,6 +136,12 @@ int seg_timer_pop_due(seg_timer_t *t, int64_t limit, uint32_t *idx, int64_t *whe
     return 1;
 }
 
+int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx)
+{
+    if (idx >= t->pos_cap || t->pos[idx] == NOPOS) return INT64_MAX;
+    return t->heap[t->pos[idx]].when;
+}
+
 size_t seg_timer_count(const seg_timer_t *t) { return t->n; }
 
 int64_t seg_timer_next(const seg_timer_t *t)

@@ -41,6 +41,9 @@ void seg_timer_clear(seg_timer_t *t, uint32_t idx);
  * unspecified order (they belong to different customers). */
 int seg_timer_pop_due(seg_timer_t *t, int64_t limit, uint32_t *idx, int64_t *when);
 
+/* Customer idx's pending deadline, or INT64_MAX if it has none. */
+int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx);
+
 /* Number of pending deadlines. */
 size_t seg_timer_count(const seg_timer_t *t);
 

@@ -343,6 +343,31 @@ static void interleaving_independent(void **state)
     capture_free(&a);
 }
 
+/* fold_local fires the event's own customer's deadlines, not others'. */
+static void fold_local_fires_own_deadlines_only(void **state)
+{
+    fixture_t *f = *state;
+    char err[64];
+    seg_event_t a = ev(SEG_EV_PURCHASE, "a", "2024-01-01T00:00:00Z", "10");
+    seg_event_t b = ev(SEG_EV_PURCHASE, "b", "2024-01-01T00:00:00Z", "10");
+    assert_int_equal(seg_engine_fold_local(f->eng, &a, err, sizeof err), 0);
+    assert_int_equal(seg_engine_fold_local(f->eng, &b, err, sizeof err), 0);
+    assert_int_equal(f->out.n, 6);
+    assert_int_equal(seg_engine_next_deadline(f->eng), ts("2024-01-31T00:00:00Z"));
+    /* a's next event, 40 days later: a's new->active (01-31) fires first;
+     * b's identical deadline waits for the watermark. */
+    seg_event_t a2 = ev(SEG_EV_PURCHASE, "a", "2024-02-10T00:00:00Z", "10");
+    assert_int_equal(seg_engine_fold_local(f->eng, &a2, err, sizeof err), 0);
+    assert_int_equal(f->out.n, 7);
+    assert_string_equal(f->out.lines[6],
+        T("a", 4, "lifecycle", Q("new"), "active", "2024-01-31T00:00:00Z", "time"));
+    assert_int_equal(seg_engine_next_deadline(f->eng), ts("2024-01-31T00:00:00Z"));
+    assert_int_equal(seg_engine_advance(f->eng, ts("2024-01-31T00:00:00Z"), err, sizeof err), 0);
+    assert_int_equal(f->out.n, 8);
+    assert_string_equal(f->out.lines[7],
+        T("b", 4, "lifecycle", Q("new"), "active", "2024-01-31T00:00:00Z", "time"));
+}
+
 /* Disabled dimensions emit nothing; membership starts at "out". */
 static void disabled_dimensions_silent(void **state)
 {
@@ -404,6 +429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(late_event_at_customer_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(window_edge_is_exclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(interleaving_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(fold_local_fires_own_deadlines_only, setup, teardown),
         cmocka_unit_test_setup_teardown(disabled_dimensions_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(id_is_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_count, setup, teardown),
