@@ -1,0 +1,78 @@
+/* seg_watermark: min over active partitions, idleness, wall pace, never
+ * backwards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "time/seg_watermark.h"
+
+static void min_over_active_partitions(void **state)
+{
+    (void)state;
+    seg_watermark_t *w = seg_watermark_new(SEG_TIME_EVENT, 10, 30000);
+    assert_int_equal(seg_watermark_add(w, 0, 0), 0);
+    assert_int_equal(seg_watermark_add(w, 3, 0), 0);
+    assert_int_equal(seg_watermark_update(w, 0), INT64_MIN);  /* nothing yet */
+    seg_watermark_observe(w, 0, 1000, 100);
+    /* slot 3 has no record and is not idle: it holds the watermark */
+    assert_int_equal(seg_watermark_update(w, 200), INT64_MIN);
+    seg_watermark_observe(w, 3, 500, 300);
+    assert_int_equal(seg_watermark_update(w, 400), 490);       /* min(1000,500) - 10 */
+    seg_watermark_observe(w, 3, 2000, 500);
+    assert_int_equal(seg_watermark_update(w, 600), 990);
+    /* slot 3 goes backwards in ts: the watermark does not */
+    seg_watermark_observe(w, 3, 100, 700);
+    seg_watermark_observe(w, 0, 900, 700);
+    assert_int_equal(seg_watermark_update(w, 800), 990);
+    /* slot 0 idle (30 s without records) no longer holds it back */
+    seg_watermark_observe(w, 3, 3000, 20000);
+    assert_int_equal(seg_watermark_update(w, 30700), 2990);
+    assert_true(seg_watermark_idle(w, 0));
+    assert_false(seg_watermark_idle(w, 3));
+    seg_watermark_destroy(w);
+}
+
+static void all_idle_follows_wall_clock(void **state)
+{
+    (void)state;
+    seg_watermark_t *w = seg_watermark_new(SEG_TIME_EVENT, 0, 5000);
+    seg_watermark_add(w, 0, 0);
+    seg_watermark_add(w, 1, 0);
+    seg_watermark_observe(w, 0, 1000000, 1000);
+    seg_watermark_observe(w, 1, 999000, 2000);
+    assert_int_equal(seg_watermark_update(w, 2000), 999000);
+    /* both idle from 7 s on: largest ts + wall time since the last record */
+    assert_int_equal(seg_watermark_update(w, 7000), 1000000 + 5);
+    assert_int_equal(seg_watermark_update(w, 62000), 1000000 + 60);
+    /* a record wakes a partition: min rule again, but never backwards */
+    seg_watermark_observe(w, 1, 1000010, 63000);
+    assert_int_equal(seg_watermark_update(w, 63000), 1000060);
+    seg_watermark_remove(w, 1);
+    seg_watermark_remove(w, 0);
+    /* no partitions left: still wall pace from the last record */
+    assert_int_equal(seg_watermark_update(w, 163000), 1000010 + 100);
+    seg_watermark_destroy(w);
+}
+
+static void wall_mode(void **state)
+{
+    (void)state;
+    seg_watermark_t *w = seg_watermark_new(SEG_TIME_WALL, 0, 5000);
+    assert_int_equal(seg_watermark_update(w, 1700000000123LL), 1700000000);
+    seg_watermark_observe(w, 0, 5, 1);   /* unknown slot: ignored */
+    assert_int_equal(seg_watermark_update(w, 1600000000000LL), 1700000000);
+    seg_watermark_destroy(w);
+    seg_watermark_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(min_over_active_partitions),
+        cmocka_unit_test(all_idle_follows_wall_clock),
+        cmocka_unit_test(wall_mode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
