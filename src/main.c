@@ -114,7 +114,7 @@ static int load_config(seg_cfg_t *cfg, const char *path, const args_t *a)
         }
     }
     if (seg_cfg_validate(cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "segd: %s%s%s\n", path ? path : "", path ? ": " : "", err);
+        fprintf(stderr, "segd: %s\n", err);  /* names file:line:col or --set */
         return EXIT_CONFIG;
     }
     return 0;
