@@ -1,0 +1,340 @@
+/*
+ * seg_http: routes and lifecycle on libmicrohttpd.
+ *
+ * We bind the listening socket ourselves and hand it to MHD
+ * (MHD_OPTION_LISTEN_SOCKET) because MHD, with its error log off, fails
+ * with nothing but NULL; binding here lets the daemon say "cannot listen
+ * on [::1]:9464: Address already in use", and getsockname() gives the
+ * ephemeral port.
+ *
+ * MHD runs one internal polling thread (no thread per connection): the
+ * endpoints are tiny, and a bounded connection count and a timeout keep a
+ * misbehaving client from holding more than a few descriptors.
+ */
+#include "io/seg_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CONNECTION_LIMIT 32
+#define CONNECTION_TIMEOUT_S 10
+#define LISTEN_BACKLOG 64
+
+struct seg_http {
+    struct MHD_Daemon *mhd;
+    seg_metrics_t *metrics;
+    uint16_t port;
+    pthread_mutex_t mu;                     /* guards ready and reason */
+    bool ready;
+    char reason[SEG_HTTP_REASON_MAX + 1];
+};
+
+static const char CT_TEXT[] = "text/plain; charset=utf-8";
+static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
+
+int seg_http_parse_listen(const char *listen, char *host, size_t host_size,
+                          uint16_t *port, char *errstr, size_t errstr_size)
+{
+    const char *colon, *h, *h_end;
+    if (!listen || !*listen) {
+        snprintf(errstr, errstr_size, "empty listen address");
+        return -1;
+    }
+    if (listen[0] == '[') {
+        h = listen + 1;
+        h_end = strchr(h, ']');
+        if (!h_end || h_end == h || h_end[1] != ':') {
+            snprintf(errstr, errstr_size,
+                     "invalid listen address '%s': expected [ipv6]:port", listen);
+            return -1;
+        }
+        colon = h_end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon) {
+            snprintf(errstr, errstr_size,
+                     "invalid listen address '%s': expected host:port", listen);
+            return -1;
+        }
+        h = listen;
+        h_end = colon;
+        if (memchr(h, ':', (size_t)(h_end - h))) {
+            snprintf(errstr, errstr_size,
+                     "invalid listen address '%s': write IPv6 addresses as [addr]:port",
+                     listen);
+            return -1;
+        }
+    }
+    const char *p = colon + 1;
+    unsigned long v = 0;
+    size_t nd = 0;
+    for (; p[nd] >= '0' && p[nd] <= '9' && nd < 6; nd++) v = v * 10 + (unsigned)(p[nd] - '0');
+    if (nd == 0 || p[nd] != '\0' || v > 65535) {
+        snprintf(errstr, errstr_size,
+                 "invalid listen address '%s': port must be 0..65535", listen);
+        return -1;
+    }
+    size_t hl = (size_t)(h_end - h);
+    if (hl >= host_size) {
+        snprintf(errstr, errstr_size, "invalid listen address '%s': host too long", listen);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* "[::1]:9464" / "127.0.0.1:9464", for error messages. */
+static void addr_text(const struct sockaddr *sa, char *buf, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        port = ntohs(s6->sin6_port);
+        snprintf(buf, size, "[%s]:%u", ip, port);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        port = ntohs(s4->sin_port);
+        snprintf(buf, size, "%s:%u", ip, port);
+    }
+}
+
+/* Creates, binds and listens; returns the socket or -1 with errno set. */
+static int bind_one(const struct sockaddr *sa, socklen_t len, int v6only)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    /* A restarted daemon must not wait out TIME_WAIT connections of its
+     * predecessor; on Linux this still refuses a port someone listens on. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(fd, sa, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int open_listener(const char *listen, uint16_t *bound_port,
+                         char *errstr, size_t errstr_size)
+{
+    char host[256], what[INET6_ADDRSTRLEN + 16];
+    uint16_t port;
+    if (seg_http_parse_listen(listen, host, sizeof host, &port, errstr, errstr_size) != 0)
+        return -1;
+
+    int fd = -1;
+    if (host[0] == '\0') {
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+                                  .sin6_addr = IN6ADDR_ANY_INIT};
+        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_ANY)};
+        /* Dual stack first; a host without IPv6 gets IPv4 only. */
+        const struct sockaddr *sa = (struct sockaddr *)&s6;
+        fd = bind_one(sa, sizeof s6, 0);
+        int err = errno;
+        if (fd < 0 && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL)) {
+            sa = (struct sockaddr *)&s4;
+            fd = bind_one(sa, sizeof s4, 0);
+            err = errno;
+        }
+        if (fd < 0) {
+            addr_text(sa, what, sizeof what);
+            snprintf(errstr, errstr_size, "cannot listen on %s (%s): %s",
+                     listen, what, strerror(err));
+            return -1;
+        }
+    } else {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        char port_s[8];
+        snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+        int gai = getaddrinfo(host, port_s, &hints, &res);
+        if (gai != 0) {
+            snprintf(errstr, errstr_size, "cannot resolve listen address '%s': %s",
+                     listen, gai_strerror(gai));
+            return -1;
+        }
+        int err = 0;
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+            fd = bind_one(ai->ai_addr, ai->ai_addrlen, 1);
+            if (fd < 0) {
+                err = errno;
+                addr_text(ai->ai_addr, what, sizeof what);
+            }
+        }
+        freeaddrinfo(res);
+        if (fd < 0) {
+            snprintf(errstr, errstr_size, "cannot listen on %s: %s", what, strerror(err));
+            return -1;
+        }
+    }
+
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(errstr, errstr_size, "getsockname on %s: %s", listen, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *bound_port = ntohs(ss.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                            : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
+                             struct MHD_Response *r, const char *content_type)
+{
+    if (!r) return MHD_NO;  /* out of memory: MHD drops the connection */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned status,
+                                    const char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    return reply(conn, status, r, CT_TEXT);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    seg_http_t *h = cls;
+    /* Answering on the first call, before any body is read, is what we
+     * want for every route: none takes a body, and MHD closes the
+     * connection after the reply rather than read one it was not asked
+     * to. */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+
+    if (strcmp(url, "/healthz") == 0)
+        return reply_static(conn, MHD_HTTP_OK, "ok");
+
+    if (strcmp(url, "/readyz") == 0) {
+        char reason[SEG_HTTP_REASON_MAX + 1];
+        pthread_mutex_lock(&h->mu);
+        bool ready = h->ready;
+        memcpy(reason, h->reason, sizeof reason);
+        pthread_mutex_unlock(&h->mu);
+        if (ready) return reply_static(conn, MHD_HTTP_OK, "ready");
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            strlen(reason), reason, MHD_RESPMEM_MUST_COPY);
+        return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r, CT_TEXT);
+    }
+
+    if (strcmp(url, "/metrics") == 0 && h->metrics) {
+        size_t len = 0;
+        char *body = seg_metrics_render(h->metrics, &len);
+        if (!body)
+            return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!r) free(body);
+        return reply(conn, MHD_HTTP_OK, r, CT_PROM);
+    }
+
+    return reply_static(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+seg_http_t *seg_http_new(const char *listen, seg_metrics_t *metrics,
+                         char *errstr, size_t errstr_size)
+{
+    seg_http_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        snprintf(errstr, errstr_size, "cannot create mutex");
+        free(h);
+        return NULL;
+    }
+    h->metrics = metrics;
+    snprintf(h->reason, sizeof h->reason, "starting");
+
+    int fd = open_listener(listen, &h->port, errstr, errstr_size);
+    if (fd < 0) goto fail;
+
+    /* MHD closes the socket it is given when it stops, but whether it
+     * does so when start-up fails differs between versions; handing it a
+     * duplicate lets us close ours in every case without ever closing a
+     * descriptor twice. */
+    int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mhd_fd < 0) {
+        snprintf(errstr, errstr_size, "dup: %s", strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    /* MHD_USE_ERROR_LOG is deliberately absent: MHD would print to stderr
+     * in its own format, bypassing seg_log. */
+    h->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC,
+        0, NULL, NULL, on_request, h,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)mhd_fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_END);
+    close(fd);
+    if (!h->mhd) {
+        snprintf(errstr, errstr_size, "cannot start HTTP server on %s", listen);
+        goto fail;
+    }
+    return h;
+
+fail:
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    return NULL;
+}
+
+uint16_t seg_http_port(const seg_http_t *h)
+{
+    return h->port;
+}
+
+void seg_http_set_ready(seg_http_t *h, bool ready, const char *reason)
+{
+    pthread_mutex_lock(&h->mu);
+    h->ready = ready;
+    if (!ready)
+        snprintf(h->reason, sizeof h->reason, "%s",
+                 reason && *reason ? reason : "not ready");
+    pthread_mutex_unlock(&h->mu);
+}
+
+void seg_http_destroy(seg_http_t *h)
+{
+    if (!h) return;
+    MHD_stop_daemon(h->mhd);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}

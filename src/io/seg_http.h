@@ -1,0 +1,62 @@
+/*
+ * seg_http: the metrics and health endpoint of the daemon.
+ *
+ * Prometheus scrapes /metrics; an orchestrator (Kubernetes, a load
+ * balancer, a deploy script) asks /healthz whether the process should be
+ * restarted and /readyz whether it is worth sending traffic or waiting
+ * for. libmicrohttpd serves them from its own thread, so a slow scraper
+ * never stalls the consume loop; the loop only flips the readiness flag.
+ *
+ *   GET /metrics  200, text/plain; version=0.0.4, the registry rendered
+ *   GET /healthz  200 "ok" while the process is up
+ *   GET /readyz   200 "ready", or 503 with the reason the daemon gave
+ *   other paths   404; methods other than GET and HEAD: 405
+ *
+ * Request bodies are never read, and no route takes parameters, so the
+ * only untrusted input is the request line and headers, which
+ * libmicrohttpd parses.
+ */
+#ifndef SEG_HTTP_H
+#define SEG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/seg_metrics.h"
+
+typedef struct seg_http seg_http_t;
+
+/* Longest readiness reason kept; longer ones are truncated. */
+#define SEG_HTTP_REASON_MAX 200
+
+/* Splits a listen address: "127.0.0.1:9464", "[::1]:9464", "host:9464",
+ * or ":9464" (all interfaces, host ""). Port 0 asks for an ephemeral
+ * port. Returns 0, or -1 with errstr naming the problem. Lets the config
+ * loader reject a bad metrics.listen before anything starts. */
+int seg_http_parse_listen(const char *listen, char *host, size_t host_size,
+                          uint16_t *port, char *errstr, size_t errstr_size);
+
+/* Binds listen and starts serving on a libmicrohttpd thread. ":port"
+ * binds IPv6 and IPv4 (dual stack) where IPv6 exists, IPv4 otherwise;
+ * a host name binds its first address that works. metrics is borrowed
+ * and must outlive the server; NULL makes /metrics a 404. Starts not
+ * ready, with reason "starting". Returns NULL with errstr (for example
+ * "cannot listen on 127.0.0.1:9464: Address already in use"). */
+seg_http_t *seg_http_new(const char *listen, seg_metrics_t *metrics,
+                         char *errstr, size_t errstr_size);
+
+/* The bound port (the real one when 0 was asked for). */
+uint16_t seg_http_port(const seg_http_t *h);
+
+/* Sets what /readyz answers. reason (copied; may be NULL) is the 503
+ * body when not ready, e.g. "no partitions assigned"; ignored when
+ * ready. Thread-safe. */
+void seg_http_set_ready(seg_http_t *h, bool ready, const char *reason);
+
+/* Stops the server: closes the listening socket and open connections and
+ * joins the server thread, so no render runs after it returns. NULL is a
+ * no-op. */
+void seg_http_destroy(seg_http_t *h);
+
+#endif
