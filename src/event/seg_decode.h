@@ -44,8 +44,9 @@ void seg_decoder_set_max_record(seg_decoder_t *dec, size_t max_bytes);
  * anything else after the object is invalid_json). On success returns
  * SEG_REJ_NONE and fills *ev (its strings point into the decoder, valid
  * until the next call). On failure returns the reason and writes a human
- * sentence into errstr ("amount is -3.5; it must be >= 0"). errstr may be
- * NULL. buf need not be NUL-terminated and is not kept. */
+ * sentence into errstr ("amount is -3.5; it must be >= 0"; printable,
+ * valid UTF-8) and leaves *ev zeroed. errstr may be NULL. buf need not be
+ * NUL-terminated and is not kept. */
 seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
                              seg_event_t *ev, char *errstr, size_t errstr_size);
 
