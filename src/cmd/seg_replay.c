@@ -174,7 +174,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         if (rej == SEG_REJ_NONE) {
             why[0] = '\0';
             if (cfg->input.format == SEG_FMT_MSGPACK)
-                rej = seg_decode_msgpack_object(dec, rec.obj, &ev, why, sizeof why);
+                rej = seg_decode_msgpack(dec, rec.data, rec.len, &ev, why, sizeof why);
             else
                 rej = seg_decode_json(dec, rec.data, rec.len, &ev, why, sizeof why);
             reason_text = why;

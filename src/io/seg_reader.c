@@ -5,6 +5,8 @@
  */
 #include "io/seg_reader.h"
 
+#include "event/seg_decode.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +28,6 @@ struct seg_reader {
     uint64_t         line;
     uint64_t         blank;
     int              skipping;         /* discarding the rest of an oversized line */
-    msgpack_unpacked unpacked;
     char             name[256];
 };
 
@@ -63,7 +64,6 @@ seg_reader_t *seg_reader_open(const char *path, seg_format_t format,
         (void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
     }
-    msgpack_unpacked_init(&r->unpacked);
     return r;
 fail:
     seg_reader_close(r);
@@ -74,7 +74,6 @@ void seg_reader_close(seg_reader_t *r)
 {
     if (!r) return;
     if (r->own_fd && r->fd >= 0) close(r->fd);
-    msgpack_unpacked_destroy(&r->unpacked);
     free(r->buf);
     free(r);
 }
@@ -194,6 +193,9 @@ static int is_map_header(unsigned char b)
     return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;
 }
 
+/* Splits the stream with seg_msgpack_value_size, which never allocates:
+ * letting msgpack-c unpack raw input here would reserve memory for every
+ * element a header claims (2^32 of them in 5 bytes) before reading any. */
 static int next_msgpack(seg_reader_t *r, seg_record_t *rec, char *errstr, size_t errstr_size)
 {
     size_t garbage = 0;   /* undecodable bytes at buf[start..start+garbage) */
@@ -214,31 +216,37 @@ static int next_msgpack(seg_reader_t *r, seg_record_t *rec, char *errstr, size_t
             if (++garbage >= r->max_record) goto report_garbage;
             continue;
         }
-        size_t off = 0;
-        msgpack_unpack_return ret =
-            msgpack_unpack_next(&r->unpacked, r->buf + pos, avail, &off);
-        if (ret == MSGPACK_UNPACK_CONTINUE && !r->eof && avail <= r->max_record) {
+        size_t size = 0;
+        int got = seg_msgpack_value_size(r->buf + pos, avail, &size);
+        if (got == 0 && !r->eof && avail <= r->max_record) {
             ssize_t n = refill(r, errstr, errstr_size);
             if (n < 0) return -1;
             if (n > 0 || r->eof) continue;
         }
-        if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES) {
-            if (garbage) goto report_garbage;   /* the map comes out next call */
+        if (got == 1 && size <= r->max_record) {
+            if (garbage) goto report_garbage;   /* the value comes out next call */
             memset(rec, 0, sizeof *rec);
             rec->offset = r->base + r->start;
             rec->data = r->buf + r->start;
-            r->start += off;
-            if (off > r->max_record) {
+            rec->len = size;
+            r->start += size;
+            return 1;
+        }
+        if (got == 1 || (got == 0 && avail > r->max_record && !garbage)) {
+            /* A value longer than the limit: report its head, then resync. */
+            if (!garbage) {
+                memset(rec, 0, sizeof *rec);
+                rec->offset = r->base + r->start;
+                rec->data = r->buf + r->start;
                 rec->len = r->max_record;
                 set_reject(rec, SEG_REJ_OVERSIZED_RECORD,
                            "value is longer than input.max_record_bytes (%zu)", r->max_record);
+                if (got == 1 && size <= avail) r->start += size;
+                else r->start += r->max_record;
                 return 1;
             }
-            rec->len = off;
-            rec->obj = &r->unpacked.data;
-            return 1;
         }
-        if (ret == MSGPACK_UNPACK_CONTINUE && r->eof && !garbage) {
+        if (got == 0 && r->eof && !garbage) {
             memset(rec, 0, sizeof *rec);
             rec->offset = r->base + r->start;
             rec->data = r->buf + r->start;

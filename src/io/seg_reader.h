@@ -11,12 +11,12 @@
  * reason, with their position, so the caller sends them to the DLQ like
  * any other bad record and carries on. After undecodable MessagePack bytes
  * the reader resynchronises at the next byte from which a complete map
- * parses; everything skipped is one rejected record.
+ * parses; everything skipped is one rejected record. Splitting never
+ * allocates per value, so a header claiming 2^32 elements costs nothing.
  */
 #ifndef SEG_READER_H
 #define SEG_READER_H
 
-#include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +31,6 @@ typedef struct seg_record {
     uint64_t              offset;    /* byte offset of the record in the input */
     seg_reject_t          reject;    /* SEG_REJ_NONE, or the framing problem */
     char                  why[160];  /* sentence for reject */
-    const msgpack_object *obj;       /* msgpack: the parsed value (if no reject) */
 } seg_record_t;
 
 typedef struct seg_reader seg_reader_t;
