@@ -16,8 +16,16 @@
  *   - we stop at the first unknown key, so nesting depth and the work done
  *     are bounded by the schema, not by whatever the input contains.
  * The stack mirrors the schema: one frame per open section mapping, one
- * per list value. The dotted path of the key being read is kept in a
- * buffer that grows and shrinks with the stack.
+ * per list value, one per string map. The dotted path of the key being
+ * read is kept in a buffer that grows and shrinks with the stack.
+ *
+ * A string map (kafka.consumer, routes, ...) is the one place where keys
+ * are not the schema's: its sub-keys are free-form and may contain dots
+ * ("fetch.min.bytes"), because they are librdkafka's names or topic
+ * names. Dots in a YAML key are refused everywhere else, so a dotted key
+ * still cannot bypass a section's nesting and duplicate detection. A map
+ * written in the file replaces the default map as a whole (that is how a
+ * file removes the default route); --set adds or replaces one entry.
  *
  * Both front ends write into a scratch copy of the target struct and
  * commit it only when the whole file (or the whole --set) is accepted, so
@@ -45,17 +53,36 @@
 #define DUR_MAX   (36500 * DAY)
 #define COUNT_MAX 1000000000LL
 
-#define PATH_LEN  128   /* longest dotted key held; longer ones are unknown */
+#define KEY_LEN   128   /* longest schema key, incl. NUL */
+/* Longest dotted path held: a schema key, '.', a string-map sub-key.
+ * Longer ones are unknown or too long. */
+#define PATH_LEN  (KEY_LEN + SEG_CFG_MAPKEY_MAX)
 #define MAX_DEPTH 16    /* sections nest 3 deep today */
+#define TOPIC_MAX 249   /* Kafka's limit on a topic name */
 #define SHOW_MAX  48    /* bytes of user text echoed in a message */
 #define WHY_LEN   384
 
 _Static_assert(sizeof(seg_format_t) == sizeof(int),
                "ENUM keys are stored as int");
 
+/* Value checks of the Kafka, metrics keys (below, with host:port). */
+static int check_brokers(const char *s, size_t len, char *why, size_t wsz);
+static int check_listen(const char *s, size_t len, char *why, size_t wsz);
+static int check_topic_or_empty(const char *s, size_t len, char *why, size_t wsz);
+
 /* ---- The schema of seg_cfg_t ------------------------------------------ */
 
 static const char *const format_names[] = { "json", "msgpack", NULL };
+static const char *const timemode_names[] = { "event", "wall", NULL };
+static const char *const loglevel_names[] = { "debug", "info", "warn", "error", NULL };
+static const char *const logformat_names[] = { "plain", "json", NULL };
+
+/* A topic-name key: the field holds 255 bytes, but Kafka allows 249, and
+ * "too long (at most 249 bytes)" should say the real limit. */
+#define KEY_TOPIC(k, f, minlen, chk, d, doc_) \
+    { .key = (k), .type = SEG_CFG_STRING, SEG_CFG_FIELD_(T, f), \
+      .min = (minlen), .max = TOPIC_MAX, .check = (chk), .def = (d), \
+      .doc = (doc_) }
 
 #define T seg_cfg_t
 static const seg_cfg_key_t cfg_keys[] = {
@@ -116,8 +143,63 @@ static const seg_cfg_key_t cfg_keys[] = {
 
     SEG_CFG_KEY_BOOL(T, "output.features", output.features, "false",
         "Add a features object (R, F, M, ...) to each transition."),
+
+    SEG_CFG_KEY_STRING(T, "kafka.brokers", kafka.brokers, 1, check_brokers,
+        "embedded", "Bootstrap servers host:port[,host:port...], or embedded "
+        "for an in-process demo cluster."),
+    SEG_CFG_KEY_STRING(T, "kafka.group_id", kafka.group_id, 1, NULL, "segd",
+        "Consumer group; instances with the same group share the partitions."),
+    /* By hand, as KEY_TOPIC: SEG_CFG_KEY_STRLIST allows 255-byte items. */
+    { .key = "kafka.input_topics", .type = SEG_CFG_STRLIST,
+      SEG_CFG_FIELD_(T, kafka.input_topics), .list_min = 1, .list_max = 16,
+      .min = 1, .max = TOPIC_MAX, .check = seg_cfg_check_topic,
+      .def = "events", .doc = "Topics of customer events to consume." },
+    KEY_TOPIC("kafka.output_topic", kafka.output_topic, 1, seg_cfg_check_topic,
+        "transitions", "Topic every transition is produced to."),
+    KEY_TOPIC("kafka.dlq_topic", kafka.dlq_topic, 1, seg_cfg_check_topic,
+        "events-dlq", "Topic rejected input records are copied to."),
+    KEY_TOPIC("kafka.changelog_topic", kafka.changelog_topic, 0,
+        check_topic_or_empty, "",
+        "State changelog topic; empty means <group_id>-changelog."),
+    SEG_CFG_KEY_INT(T, "kafka.embedded.partitions", kafka.embedded_partitions,
+        1, 256, "6", "Partitions per topic created by kafka.brokers: embedded."),
+    SEG_CFG_KEY_STRMAP(T, "kafka.consumer", kafka.consumer, "",
+        "Raw librdkafka consumer properties, passed through."),
+    SEG_CFG_KEY_STRMAP(T, "kafka.producer", kafka.producer, "",
+        "Raw librdkafka producer properties, passed through."),
+
+    SEG_CFG_KEY_ENUM(T, "time.mode", time.mode, timemode_names, "event",
+        "Watermark from event timestamps, or the wall clock."),
+    SEG_CFG_KEY_DURATION(T, "time.lateness", time.lateness, 0, 30 * DAY, "0",
+        "Event mode: the watermark trails the partitions' event time by this."),
+    SEG_CFG_KEY_DURATION(T, "time.idle_timeout", time.idle_timeout, 1, DUR_MAX,
+        "30s", "A partition silent this long stops holding the watermark back."),
+
+    SEG_CFG_KEY_STRING(T, "metrics.listen", metrics.listen, 1, check_listen,
+        "127.0.0.1:9464", "HTTP address of /metrics, /healthz, /readyz; off "
+        "disables it."),
+
+    SEG_CFG_KEY_ENUM(T, "log.level", log.level, loglevel_names, "info",
+        "Least severe level logged."),
+    SEG_CFG_KEY_ENUM(T, "log.format", log.format, logformat_names, "plain",
+        "plain text lines or one JSON object per line."),
+    SEG_CFG_KEY_STRING(T, "log.file", log.file, 0, NULL, "",
+        "Log file, reopened on SIGHUP; empty means stderr."),
+
+    SEG_CFG_KEY_STRING(T, "state.dir", state.dir, 0, NULL, "",
+        "Snapshot directory; empty means $STATE_DIRECTORY, else ./state."),
+    SEG_CFG_KEY_DURATION(T, "state.evict_after", state.evict_after, 0, DUR_MAX,
+        "0", "Drop a customer churned this long from memory; 0 = never."),
+    SEG_CFG_KEY_DURATION(T, "checkpoint.interval", checkpoint.interval, 1,
+        DUR_MAX, "30s", "Time between local snapshots of each partition."),
+    SEG_CFG_KEY_DURATION(T, "shutdown_timeout", shutdown_timeout, 1, HOUR,
+        "30s", "Longest drain-and-commit on SIGTERM before exiting anyway."),
+    SEG_CFG_KEY_STRMAP(T, "routes", routes,
+        "churn-alerts=lifecycle -> at_risk,churned",
+        "Extra output topics, each with a transition filter."),
 };
 #undef T
+#undef KEY_TOPIC
 
 _Static_assert(sizeof cfg_keys / sizeof cfg_keys[0] <= SEG_CFG_MAX_KEYS,
                "raise SEG_CFG_MAX_KEYS");
@@ -152,9 +234,11 @@ static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 /* Echoes user text into a message, optionally in single quotes. Control
- * bytes, quotes and backslashes are escaped and long text is cut, so a
- * hostile value can neither flood nor corrupt a terminal or a log line. */
-static void show(char *dst, size_t dsz, const char *s, size_t len, int quotes)
+ * bytes, quotes and backslashes are escaped and text longer than max is
+ * cut, so a hostile value can neither flood nor corrupt a terminal or a
+ * log line. */
+static void show_max(char *dst, size_t dsz, const char *s, size_t len,
+                     int quotes, size_t max)
 {
     size_t o = 0, i;
     if (dsz < 16) {
@@ -164,7 +248,7 @@ static void show(char *dst, size_t dsz, const char *s, size_t len, int quotes)
     if (quotes) dst[o++] = '\'';
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (i >= SHOW_MAX || o + 4 + 6 > dsz) break;
+        if (i >= max || o + 4 + 6 > dsz) break;
         if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\')
             o += (size_t)snprintf(dst + o, dsz - o, "\\x%02x", c);
         else
@@ -182,6 +266,12 @@ static void show(char *dst, size_t dsz, const char *s, size_t len, int quotes)
     dst[o] = '\0';
 }
 
+/* User text of unknown length: cut at SHOW_MAX. */
+static void show(char *dst, size_t dsz, const char *s, size_t len, int quotes)
+{
+    show_max(dst, dsz, s, len, quotes, SHOW_MAX);
+}
+
 static unsigned char *field_of(const seg_cfg_key_t *r, const void *base)
 {
     return (unsigned char *)base + r->offset;
@@ -195,6 +285,11 @@ static seg_cfg_origins_t *origins_of(const seg_cfg_schema_t *s, const void *base
 static int is_string_type(seg_cfg_type_t t)
 {
     return t == SEG_CFG_STRING || t == SEG_CFG_STRLIST;
+}
+
+static seg_cfg_strmap_t *map_of(const seg_cfg_key_t *r, const void *base)
+{
+    return (seg_cfg_strmap_t *)field_of(r, base);
 }
 
 /* Stores go through memcpy: no alignment or aliasing assumptions about
@@ -309,12 +404,14 @@ static void describe(const seg_cfg_key_t *r, int element, char *buf, size_t size
         [SEG_CFG_ENUM] = "one of",
         [SEG_CFG_STRING] = "a string",
         [SEG_CFG_STRLIST] = "a string",
+        [SEG_CFG_STRMAP] = "a string",
     };
     static const char *const many[] = {
         [SEG_CFG_BOOL] = "booleans", [SEG_CFG_INT] = "integers",
         [SEG_CFG_DURATION] = "durations", [SEG_CFG_MONEY] = "decimal amounts",
         [SEG_CFG_ENUM] = "names", [SEG_CFG_STRING] = "strings",
         [SEG_CFG_STRLIST] = "strings",
+        [SEG_CFG_STRMAP] = "strings",
     };
     if (r->list_max && !element) {
         if (r->list_min == r->list_max)
@@ -322,6 +419,10 @@ static void describe(const seg_cfg_key_t *r, int element, char *buf, size_t size
         else
             snprintf(buf, size, "a list of %u to %u %s", r->list_min,
                      r->list_max, many[r->type]);
+        return;
+    }
+    if (r->type == SEG_CFG_STRMAP && !element) {
+        snprintf(buf, size, "a mapping of sub-keys to strings");
         return;
     }
     if (r->type == SEG_CFG_ENUM) {
@@ -553,6 +654,176 @@ static int check_string(const seg_cfg_key_t *r, const char *s, size_t len,
     return 0;
 }
 
+/* ---- String maps ----------------------------------------------------------
+ * Sub-keys may hold dots but no space, '=' or ';': '=' ends the key in
+ * --set, and "sub=value;sub=value" is the text form of a whole map (the
+ * default and --set map.key=...). Printable ASCII keeps them safe to echo
+ * and is all that librdkafka property names and Kafka topic names use. */
+
+static int check_subkey(const char *s, size_t len, char *why, size_t wsz)
+{
+    char shown[256];
+    if (len == 0) {
+        errf(why, wsz, "empty sub-key");
+        return -1;
+    }
+    show(shown, sizeof shown, s, len, 1);
+    if (memchr(s, '\0', len)) {
+        errf(why, wsz, "keys must not contain NUL bytes");
+        return -1;
+    }
+    if (len > SEG_CFG_MAPKEY_MAX - 1) {
+        errf(why, wsz, "sub-key %s is too long (at most %d bytes)", shown,
+             SEG_CFG_MAPKEY_MAX - 1);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '=' || c == ';') {
+            errf(why, wsz, "sub-key %s: only printable ASCII other than space, "
+                 "'=' and ';' is allowed", shown);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_mapval(const char *s, size_t len, char *why, size_t wsz)
+{
+    char shown[256];
+    if (memchr(s, '\0', len)) {
+        errf(why, wsz, "strings must not contain NUL bytes");
+        return -1;
+    }
+    if (len > SEG_CFG_STR_MAX - 1) {
+        show(shown, sizeof shown, s, len, 1);
+        errf(why, wsz, "%s is too long (at most %d bytes)", shown,
+             SEG_CFG_STR_MAX - 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int map_find_n(const seg_cfg_strmap_t *m, const char *key, size_t len)
+{
+    unsigned n = m->n < SEG_CFG_MAP_MAX ? m->n : SEG_CFG_MAP_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        if (strnlen(m->e[i].key, sizeof m->e[i].key) == len &&
+            memcmp(m->e[i].key, key, len) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+const seg_cfg_mapentry_t *seg_cfg_map_find(const seg_cfg_strmap_t *map,
+                                           const char *key)
+{
+    if (!map || !key) return NULL;
+    int i = map_find_n(map, key, strlen(key));
+    return i < 0 ? NULL : &map->e[i];
+}
+
+/* Stores key=val (both checked) as a new entry, or over the entry with
+ * that key when replace. The entry is zeroed first, so maps stay
+ * comparable with memcmp. Returns the entry, or NULL with why set. */
+static seg_cfg_mapentry_t *map_put(seg_cfg_strmap_t *m, const char *key,
+                                   size_t klen, const char *val, size_t vlen,
+                                   int replace, char *why, size_t wsz)
+{
+    char shown[256];
+    int i = map_find_n(m, key, klen);
+    if (i >= 0 && !replace) {
+        show(shown, sizeof shown, key, klen, 1);
+        errf(why, wsz, "duplicate sub-key %s", shown);
+        return NULL;
+    }
+    if (i < 0) {
+        if (m->n >= SEG_CFG_MAP_MAX) {
+            errf(why, wsz, "more than %d entries", SEG_CFG_MAP_MAX);
+            return NULL;
+        }
+        i = (int)m->n++;
+    }
+    seg_cfg_mapentry_t *e = &m->e[i];
+    memset(e, 0, sizeof *e);
+    memcpy(e->key, key, klen);
+    memcpy(e->val, val, vlen);
+    return e;
+}
+
+/* Parses "sub=value;sub=value" into the map of r, replacing it. In a
+ * value, "\;" is ';' and "\\" is '\'; any other backslash is itself, so
+ * a Windows path needs no escaping. Entries come out as defaults (src 0). */
+static int apply_map_text(const seg_cfg_key_t *r, void *base, const char *v,
+                          size_t len, char *why, size_t wsz)
+{
+    seg_cfg_strmap_t *m = map_of(r, base);
+    char val[SEG_CFG_STR_MAX], shown[256], iwhy[WHY_LEN];
+    size_t i = 0;
+    unsigned entry = 0;
+
+    memset(m, 0, sizeof *m);
+    if (len == 0) return 0;
+    for (;;) {
+        size_t ks = i, vs, vl = 0;
+        entry++;
+        while (i < len && v[i] != '=' && v[i] != ';') i++;
+        if (i == len || v[i] == ';') {
+            show(shown, sizeof shown, v + ks, i - ks, 1);
+            errf(why, wsz, "entry %u: expected sub-key=value, got %s", entry, shown);
+            return -1;
+        }
+        size_t klen = i - ks;
+        if (check_subkey(v + ks, klen, iwhy, sizeof iwhy) != 0) {
+            errf(why, wsz, "entry %u: %s", entry, iwhy);
+            return -1;
+        }
+        vs = ++i;
+        for (; i < len && v[i] != ';'; i++) {
+            char c = v[i];
+            if (c == '\\' && i + 1 < len && (v[i + 1] == ';' || v[i + 1] == '\\'))
+                c = v[++i];
+            if (vl < sizeof val) val[vl] = c;
+            vl++;
+        }
+        if (vl > SEG_CFG_STR_MAX - 1) {
+            show(shown, sizeof shown, v + vs, i - vs, 1);
+            errf(why, wsz, "entry %u: %s is too long (at most %d bytes)", entry,
+                 shown, SEG_CFG_STR_MAX - 1);
+            return -1;
+        }
+        if (check_mapval(val, vl, iwhy, sizeof iwhy) != 0 ||
+            !map_put(m, v + ks, klen, val, vl, 0, iwhy, sizeof iwhy)) {
+            errf(why, wsz, "entry %u: %s", entry, iwhy);
+            return -1;
+        }
+        if (i == len) break;
+        i++;   /* ';': another entry must follow */
+    }
+    return 0;
+}
+
+/* The text form of a map, as apply_map_text reads it. snprintf-style. */
+static size_t fmt_map(const seg_cfg_strmap_t *m, char *buf, size_t size)
+{
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < size) buf[o] = (c); o++; } while (0)
+    unsigned n = m->n < SEG_CFG_MAP_MAX ? m->n : SEG_CFG_MAP_MAX;
+    for (unsigned k = 0; k < n; k++) {
+        const seg_cfg_mapentry_t *e = &m->e[k];
+        if (k) PUT(';');
+        for (size_t i = 0; i < sizeof e->key && e->key[i]; i++) PUT(e->key[i]);
+        PUT('=');
+        for (size_t i = 0; i < sizeof e->val && e->val[i]; i++) {
+            if (e->val[i] == ';' || e->val[i] == '\\') PUT('\\');
+            PUT(e->val[i]);
+        }
+    }
+#undef PUT
+    if (size) buf[o < size ? o : size - 1] = '\0';
+    return o;
+}
+
 /* Parses one element (item of a list, or the scalar when item == 0 and
  * the key is no list) and stores it into base. */
 static int apply_element(const seg_cfg_key_t *r, void *base, unsigned item,
@@ -576,6 +847,7 @@ static int apply_text(const seg_cfg_key_t *r, void *base, const char *v,
                       size_t len, char *why, size_t wsz)
 {
     char exp[160];
+    if (r->type == SEG_CFG_STRMAP) return apply_map_text(r, base, v, len, why, wsz);
     if (!r->list_max) return apply_element(r, base, 0, v, len, 0, why, wsz);
     describe(r, 0, exp, sizeof exp);
     unsigned n = 0;
@@ -636,6 +908,21 @@ static int find_section(const seg_cfg_schema_t *s, const char *key, size_t len)
     return -1;
 }
 
+/* The string-map row that key[0..len) is an entry path of ("routes" for
+ * "routes.churn-alerts"), or -1. The sub-key starts after the row key and
+ * its '.'; it may be empty or invalid, which the caller checks. */
+static int find_map_prefix(const seg_cfg_schema_t *s, const char *key, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const seg_cfg_key_t *r = &s->keys[i];
+        size_t rl = strlen(r->key);
+        if (r->type == SEG_CFG_STRMAP && len > rl && key[rl] == '.' &&
+            memcmp(key, r->key, rl) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 int seg_cfg_schema_find(const seg_cfg_schema_t *schema, const char *key)
 {
     return find_leaf(schema, key, strlen(key));
@@ -675,10 +962,18 @@ void seg_cfg_defaults(seg_cfg_t *cfg)
     seg_cfg_schema_defaults(&cfg_schema, cfg);
 }
 
+/* Marks every entry of a string map as set by src. */
+static void mark_entries(const seg_cfg_key_t *r, void *base, seg_cfg_src_t src)
+{
+    seg_cfg_strmap_t *m = map_of(r, base);
+    for (unsigned k = 0; k < m->n && k < SEG_CFG_MAP_MAX; k++)
+        m->e[k].src = (uint8_t)src;
+}
+
 int seg_cfg_schema_set(const seg_cfg_schema_t *schema, void *base,
                        const char *assignment, char *errstr, size_t errstr_size)
 {
-    char shown[256], why[WHY_LEN];
+    char shown[PATH_LEN + 256], why[WHY_LEN];
     size_t alen = strlen(assignment);
     show(shown, sizeof shown, assignment, alen, 0);
     const char *eq = strchr(assignment, '=');
@@ -687,8 +982,10 @@ int seg_cfg_schema_set(const seg_cfg_schema_t *schema, void *base,
         return -1;
     }
     size_t klen = (size_t)(eq - assignment);
+    size_t vlen = alen - klen - 1;
     int idx = find_leaf(schema, assignment, klen);
-    if (idx < 0) {
+    int map = idx < 0 ? find_map_prefix(schema, assignment, klen) : -1;
+    if (idx < 0 && map < 0) {
         int sub = find_section(schema, assignment, klen);
         if (sub >= 0)
             errf(errstr, errstr_size, "--set %s: is a section, not a key "
@@ -697,17 +994,47 @@ int seg_cfg_schema_set(const seg_cfg_schema_t *schema, void *base,
             errf(errstr, errstr_size, "--set %s: unknown key", shown);
         return -1;
     }
+    size_t sub_off = map >= 0 ? strlen(schema->keys[map].key) + 1 : 0;
+    if (map >= 0 && check_subkey(assignment + sub_off, klen - sub_off, why,
+                                 sizeof why) != 0) {
+        errf(errstr, errstr_size, "--set %s: %s", shown, why);
+        return -1;
+    }
+    /* The key is now a known one: echo it whole (a long librdkafka name
+     * must stay recognisable) and cut only the value. */
+    if (klen < PATH_LEN) {
+        char v[256];
+        show(v, sizeof v, eq + 1, vlen, 0);
+        snprintf(shown, sizeof shown, "%.*s=%s", (int)klen, assignment, v);
+    }
     unsigned char *scratch = malloc(schema->struct_size);
     if (!scratch) {
         errf(errstr, errstr_size, "--set %s: out of memory", shown);
         return -1;
     }
     memcpy(scratch, base, schema->struct_size);
-    const seg_cfg_key_t *r = &schema->keys[idx];
-    if (apply_text(r, scratch, eq + 1, alen - klen - 1, why, sizeof why) != 0) {
-        errf(errstr, errstr_size, "--set %s: %s", shown, why);
-        free(scratch);
-        return -1;
+    if (map >= 0) {
+        /* One entry: added, or replacing the file's (or default) value. */
+        const seg_cfg_key_t *r = &schema->keys[map];
+        seg_cfg_mapentry_t *e = NULL;
+        if (check_mapval(eq + 1, vlen, why, sizeof why) == 0)
+            e = map_put(map_of(r, scratch), assignment + sub_off, klen - sub_off,
+                        eq + 1, vlen, 1, why, sizeof why);
+        if (!e) {
+            errf(errstr, errstr_size, "--set %s: %s", shown, why);
+            free(scratch);
+            return -1;
+        }
+        e->src = SEG_CFG_SRC_SET;
+        idx = map;
+    } else {
+        const seg_cfg_key_t *r = &schema->keys[idx];
+        if (apply_text(r, scratch, eq + 1, vlen, why, sizeof why) != 0) {
+            errf(errstr, errstr_size, "--set %s: %s", shown, why);
+            free(scratch);
+            return -1;
+        }
+        if (r->type == SEG_CFG_STRMAP) mark_entries(r, scratch, SEG_CFG_SRC_SET);
     }
     mark_origin(schema, scratch, idx, SEG_CFG_SRC_SET, 0, 0);
     memcpy(base, scratch, schema->struct_size);
@@ -730,14 +1057,16 @@ typedef enum {
     ST_MAP_KEY,     /* in a section mapping, expecting a key or its end */
     ST_MAP_VAL,     /* key read, expecting its value */
     ST_SEQ,         /* in a list value, expecting an item or its end */
+    ST_SMAP_KEY,    /* in a string map, expecting a sub-key or its end */
+    ST_SMAP_VAL,    /* sub-key read, expecting its string */
 } state_t;
 
 typedef struct {
     state_t     st;
-    size_t      plen;       /* ST_MAP_*: length of this mapping's path */
-    int         row;        /* ST_MAP_VAL/ST_SEQ: leaf row, -1 = a section */
+    size_t      plen;       /* ST_MAP_*, ST_SMAP_*: length of this mapping's path */
+    int         row;        /* ST_MAP_VAL/ST_SEQ/ST_SMAP_*: leaf row, -1 = a section */
     unsigned    items;      /* ST_SEQ: items read */
-    yaml_mark_t mark;       /* ST_SEQ: start of the list */
+    yaml_mark_t mark;       /* ST_SEQ, ST_SMAP_*: start of the list or map */
 } frame_t;
 
 typedef struct {
@@ -758,6 +1087,8 @@ typedef struct {
     int            documents;
     seen_t        *seen;            /* every key accepted so far */
     size_t         nseen, capseen;
+    int            key_checked;     /* path ends in a valid sub-key: show it
+                                     * whole in messages, not cut */
     char          *errstr;
     size_t         errstr_size;
 } loader_t;
@@ -769,13 +1100,14 @@ static int fail_at(loader_t *L, size_t line0, size_t col0, const char *key,
 static int fail_at(loader_t *L, size_t line0, size_t col0, const char *key,
                    const char *fmt, ...)
 {
-    char why[WHY_LEN * 2], k[256];
+    char why[WHY_LEN * 2], k[PATH_LEN + 16];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     if (key) {
-        show(k, sizeof k, key, strlen(key), 1);
+        show_max(k, sizeof k, key, strlen(key), 1,
+                 L->key_checked ? PATH_LEN : SHOW_MAX);
         errf(L->errstr, L->errstr_size, "%s:%zu:%zu: key %s: %s", L->name,
              line0 + 1, col0 + 1, k, why);
     } else {
@@ -896,8 +1228,10 @@ static int on_key(loader_t *L, const yaml_event_t *ev)
     int section = row < 0 && find_section(L->schema, full, flen) >= 0;
     if (memchr(key, '.', klen)) {
         /* "segments.window: 30d" would bypass the nesting and its
-         * duplicate detection; say what to write instead. */
-        if (row >= 0 || section)
+         * duplicate detection; say what to write instead. The same for
+         * "kafka.consumer.fetch.min.bytes: 1": only the sub-key, inside
+         * the map, may have dots. */
+        if (row >= 0 || section || find_map_prefix(L->schema, full, flen) >= 0)
             return fail_ev(L, ev, full, "dotted keys are not allowed in YAML; "
                            "nest one mapping per section (dots are for --set)");
         return fail_ev(L, ev, full, "unknown key");
@@ -937,6 +1271,28 @@ static int on_value(loader_t *L, const yaml_event_t *ev)
     char exp[160], why[WHY_LEN * 2], got[256];
 
     if (reject_extras(L, ev, L->path) != 0) return -1;
+    if (r && r->type == SEG_CFG_STRMAP) {
+        /* The file's map replaces the default one as a whole. No value is
+         * an error like for any key: "{}" is the empty map, and deleting
+         * the line keeps the default. */
+        describe(r, 0, exp, sizeof exp);
+        if (ev->type == YAML_MAPPING_START_EVENT) {
+            memset(map_of(r, L->base), 0, sizeof(seg_cfg_strmap_t));
+            return push(L, ev, ST_SMAP_KEY, f->row);
+        }
+        if (ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev)) {
+            snprintf(why, sizeof why, "expected %s, got no value (write {} "
+                     "for none)", exp);
+        } else if (ev->type == YAML_SCALAR_EVENT) {
+            show(got, sizeof got, (const char *)ev->data.scalar.value,
+                 ev->data.scalar.length, 1);
+            snprintf(why, sizeof why, "expected %s, got %s", exp, got);
+        } else {
+            snprintf(why, sizeof why, "expected %s, got %s", exp,
+                     node_name(ev->type));
+        }
+        return fail_ev(L, ev, L->path, why);
+    }
     if (!r) {
         /* A section. An empty one ("output:" with its keys commented
          * out) is fine: it sets nothing. */
@@ -1036,6 +1392,91 @@ static int on_item(loader_t *L, const yaml_event_t *ev)
     return 0;
 }
 
+/* A sub-key of a string map, or the map's end. */
+static int on_subkey(loader_t *L, const yaml_event_t *ev)
+{
+    frame_t *f = &L->stack[L->top];
+    const seg_cfg_key_t *r = &L->schema->keys[f->row];
+    seg_cfg_strmap_t *m = map_of(r, L->base);
+    char full[PATH_LEN], why[WHY_LEN];
+
+    if (ev->type == YAML_MAPPING_END_EVENT) {
+        mark_origin(L->schema, L->base, f->row, SEG_CFG_SRC_FILE,
+                    f->mark.line + 1, f->mark.column + 1);
+        L->top--;
+        value_done(L);
+        return 0;
+    }
+    if (ev->type != YAML_SCALAR_EVENT) {
+        if (reject_extras(L, ev, L->path) != 0) return -1;
+        snprintf(why, sizeof why, "keys must be plain names, got %s",
+                 node_name(ev->type));
+        return fail_ev(L, ev, L->path, why);
+    }
+    const char *key = (const char *)ev->data.scalar.value;
+    size_t klen = ev->data.scalar.length;
+    /* path '.' key, cut to fit (an over-long sub-key fails its check) */
+    size_t k = klen < sizeof full - 2 - f->plen ? klen : sizeof full - 2 - f->plen;
+    memcpy(full, L->path, f->plen);
+    full[f->plen] = '.';
+    memcpy(full + f->plen + 1, key, k);
+    full[f->plen + 1 + k] = '\0';
+    if (reject_extras(L, ev, full) != 0) return -1;
+    if (check_subkey(key, klen, why, sizeof why) != 0)
+        return fail_ev(L, ev, full, why);
+    L->key_checked = 1;
+    int dup = map_find_n(m, key, klen);
+    if (dup >= 0)
+        return fail_at(L, ev->start_mark.line, ev->start_mark.column, full,
+                       "duplicate key (first set at line %u)", m->e[dup].line);
+    if (m->n >= SEG_CFG_MAP_MAX)
+        return fail_at(L, ev->start_mark.line, ev->start_mark.column, full,
+                       "more than %d entries in %s", SEG_CFG_MAP_MAX, r->key);
+    /* The entry is counted once its value is read. */
+    seg_cfg_mapentry_t *e = &m->e[m->n];
+    memset(e, 0, sizeof *e);
+    memcpy(e->key, key, klen);
+    e->line = (uint32_t)ev->start_mark.line + 1;
+    e->col = (uint32_t)ev->start_mark.column + 1;
+    e->src = SEG_CFG_SRC_FILE;
+    L->plen = f->plen + 1 + klen;
+    memcpy(L->path, full, L->plen + 1);
+    f->st = ST_SMAP_VAL;
+    return 0;
+}
+
+/* The string of the sub-key just read. */
+static int on_subval(loader_t *L, const yaml_event_t *ev)
+{
+    frame_t *f = &L->stack[L->top];
+    seg_cfg_strmap_t *m = map_of(&L->schema->keys[f->row], L->base);
+    char why[WHY_LEN];
+
+    if (reject_extras(L, ev, L->path) != 0) return -1;
+    if (ev->type == YAML_MAPPING_START_EVENT)
+        /* Most likely "fetch:\n  min.bytes: 1", a property split into
+         * nested mappings. */
+        return fail_ev(L, ev, L->path, "expected a string, got a mapping (a "
+                       "dotted sub-key is written whole, as 'a.b: value')");
+    if (ev->type != YAML_SCALAR_EVENT) {
+        snprintf(why, sizeof why, "expected a string, got %s", node_name(ev->type));
+        return fail_ev(L, ev, L->path, why);
+    }
+    if (is_null_scalar(ev))
+        return fail_ev(L, ev, L->path, "expected a string, got no value");
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t vlen = ev->data.scalar.length;
+    if (check_mapval(v, vlen, why, sizeof why) != 0)
+        return fail_ev(L, ev, L->path, why);
+    memcpy(m->e[m->n].val, v, vlen);
+    m->n++;
+    f->st = ST_SMAP_KEY;
+    L->key_checked = 0;
+    L->plen = f->plen;
+    L->path[L->plen] = '\0';
+    return 0;
+}
+
 static int on_event(loader_t *L, const yaml_event_t *ev)
 {
     frame_t *f = &L->stack[L->top];
@@ -1082,6 +1523,10 @@ static int on_event(loader_t *L, const yaml_event_t *ev)
         return on_value(L, ev);
     case ST_SEQ:
         return on_item(L, ev);
+    case ST_SMAP_KEY:
+        return on_subkey(L, ev);
+    case ST_SMAP_VAL:
+        return on_subval(L, ev);
     }
     return 0;
 }
@@ -1178,6 +1623,12 @@ int seg_cfg_schema_load_buffer(const seg_cfg_schema_t *schema, void *base,
     for (size_t i = 0; i < schema->n && i < SEG_CFG_MAX_KEYS; i++) {
         if (o->key[i].src == SEG_CFG_SRC_FILE)
             o->key[i].src = SEG_CFG_SRC_EARLIER_FILE;
+        if (schema->keys[i].type != SEG_CFG_STRMAP) continue;
+        seg_cfg_strmap_t *m = map_of(&schema->keys[i], L.base);
+        for (unsigned k = 0; k < m->n && k < SEG_CFG_MAP_MAX; k++) {
+            if (m->e[k].src == SEG_CFG_SRC_FILE)
+                m->e[k].src = SEG_CFG_SRC_EARLIER_FILE;
+        }
     }
     snprintf(o->file, sizeof o->file, "%s", name);
 
@@ -1303,6 +1754,31 @@ static int validate_row(const seg_cfg_schema_t *s, const void *base, size_t i,
     const seg_cfg_key_t *r = &s->keys[i];
     char why[WHY_LEN], got[40];
 
+    if (r->type == SEG_CFG_STRMAP) {
+        const seg_cfg_strmap_t *m = map_of(r, base);
+        if (m->n > SEG_CFG_MAP_MAX)
+            return vfail(s, base, i, errstr, errstr_size,
+                         "more than %d entries (%u)", SEG_CFG_MAP_MAX, m->n);
+        for (unsigned k = 0; k < m->n; k++) {
+            const seg_cfg_mapentry_t *e = &m->e[k];
+            const char *kn = memchr(e->key, '\0', sizeof e->key);
+            const char *vn = memchr(e->val, '\0', sizeof e->val);
+            if (!kn || !vn)
+                return vfail(s, base, i, errstr, errstr_size,
+                             "entry %u: string is not terminated", k + 1);
+            size_t kl = (size_t)(kn - e->key);
+            if (check_subkey(e->key, kl, why, sizeof why) != 0)
+                return vfail(s, base, i, errstr, errstr_size, "entry %u: %s",
+                             k + 1, why);
+            int first = map_find_n(m, e->key, kl);
+            if (first >= 0 && (unsigned)first < k) {
+                show(why, sizeof why, e->key, kl, 1);
+                return vfail(s, base, i, errstr, errstr_size,
+                             "entry %u: duplicate sub-key %s", k + 1, why);
+            }
+        }
+        return 0;
+    }
     if (is_string_type(r->type)) {
         unsigned n = r->type == SEG_CFG_STRLIST ? load_count(r, base) : 1;
         if (r->type == SEG_CFG_STRLIST && (n < r->list_min || n > r->list_max)) {
@@ -1401,6 +1877,181 @@ static int check_ascending(const seg_cfg_t *cfg, const char *key,
     return 0;
 }
 
+/* ---- Topics: one role each -----------------------------------------------
+ * The daemon reads the input topics, writes transitions, rejected records,
+ * state changes and routed subsets. A topic in two of those roles would
+ * feed the daemon its own output (an input that is also the output loops
+ * forever) or mix record kinds a reader cannot tell apart (a changelog
+ * that also holds transitions cannot be restored). */
+
+typedef struct {
+    int                       row;     /* blamed key */
+    const seg_cfg_mapentry_t *e;       /* a route entry, else NULL */
+    unsigned                  item;    /* 1-based input topic, else 0 */
+    int                       derived; /* changelog named after group_id */
+    const char               *name;
+} topic_t;
+
+static int row_of(const char *key)
+{
+    int i = seg_cfg_schema_find(&cfg_schema, key);
+    assert(i >= 0);
+    return i;
+}
+
+/* Message prefix for a string-map entry: where the entry was set. */
+static void where_entry(const seg_cfg_schema_t *s, const void *base, size_t idx,
+                        const seg_cfg_mapentry_t *e, char *buf, size_t size)
+{
+    const seg_cfg_origins_t *o = origins_of(s, base);
+    const char *key = s->keys[idx].key;
+    if (e->src == SEG_CFG_SRC_FILE)
+        snprintf(buf, size, "%.*s:%u:%u: key '%s.%s'", SEG_CFG_FILE_MAX, o->file,
+                 e->line, e->col, key, e->key);
+    else if (e->src == SEG_CFG_SRC_SET)
+        snprintf(buf, size, "--set %s.%s", key, e->key);
+    else
+        snprintf(buf, size, "key '%s.%s'", key, e->key);
+}
+
+static int topic_fail(const seg_cfg_t *cfg, const topic_t *t, char *errstr,
+                      size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int topic_fail(const seg_cfg_t *cfg, const topic_t *t, char *errstr,
+                      size_t errstr_size, const char *fmt, ...)
+{
+    char pre[SEG_CFG_FILE_MAX + PATH_LEN + 64], why[WHY_LEN * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (t->e) where_entry(&cfg_schema, cfg, (size_t)t->row, t->e, pre, sizeof pre);
+    else where(&cfg_schema, cfg, (size_t)t->row, pre, sizeof pre);
+    errf(errstr, errstr_size, "%s: %s", pre, why);
+    return -1;
+}
+
+/* How a topic is named as the subject of a message, and as the other
+ * party. Names are valid topics here: at most 249 plain bytes. */
+static void topic_subject(const topic_t *t, char *buf, size_t size)
+{
+    if (t->item)
+        snprintf(buf, size, "item %u ('%s')", t->item, t->name);
+    else if (t->derived)
+        snprintf(buf, size, "the changelog topic '%s' (kafka.group_id + "
+                 "\"-changelog\", as kafka.changelog_topic is empty)", t->name);
+    else
+        snprintf(buf, size, "topic '%s'", t->name);
+}
+
+static void topic_other(const topic_t *t, char *buf, size_t size)
+{
+    if (t->item)
+        snprintf(buf, size, "kafka.input_topics item %u", t->item);
+    else if (t->derived)
+        snprintf(buf, size, "the changelog topic (kafka.group_id + \"-changelog\")");
+    else if (t->e)
+        snprintf(buf, size, "the route topic routes.%s", t->e->key);
+    else
+        snprintf(buf, size, "%s", cfg_schema.keys[t->row].key);
+}
+
+static int check_topics(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    const seg_cfg_schema_t *s = &cfg_schema;
+    topic_t t[SEG_CFG_STRLIST_MAX + 3 + SEG_CFG_MAP_MAX];
+    char changelog[sizeof cfg->kafka.group_id + 16], why[WHY_LEN];
+    size_t n = 0;
+    int routes = row_of("routes");
+
+    for (unsigned k = 0; k < cfg->kafka.input_topics.n; k++)
+        t[n++] = (topic_t){ .row = row_of("kafka.input_topics"), .item = k + 1,
+                            .name = cfg->kafka.input_topics.item[k] };
+    t[n++] = (topic_t){ .row = row_of("kafka.output_topic"),
+                        .name = cfg->kafka.output_topic };
+    t[n++] = (topic_t){ .row = row_of("kafka.dlq_topic"),
+                        .name = cfg->kafka.dlq_topic };
+    if (cfg->kafka.changelog_topic[0]) {
+        t[n++] = (topic_t){ .row = row_of("kafka.changelog_topic"),
+                            .name = cfg->kafka.changelog_topic };
+    } else {
+        topic_t d = { .row = row_of("kafka.group_id"), .derived = 1,
+                      .name = changelog };
+        snprintf(changelog, sizeof changelog, "%s-changelog", cfg->kafka.group_id);
+        if (seg_cfg_check_topic(changelog, strlen(changelog), why, sizeof why) != 0)
+            return topic_fail(cfg, &d, errstr, errstr_size,
+                              "with kafka.changelog_topic empty the changelog "
+                              "topic is kafka.group_id + \"-changelog\", but %s; "
+                              "set kafka.changelog_topic", why);
+        t[n++] = d;
+    }
+    for (unsigned k = 0; k < cfg->routes.n; k++) {
+        const seg_cfg_mapentry_t *e = &cfg->routes.e[k];
+        topic_t r = { .row = routes, .e = e, .name = e->key };
+        if (seg_cfg_check_topic(e->key, strlen(e->key), why, sizeof why) != 0)
+            return topic_fail(cfg, &r, errstr, errstr_size, "%s", why);
+        t[n++] = r;
+    }
+    for (size_t j = 1; j < n; j++) {
+        for (size_t i = 0; i < j; i++) {
+            if (strcmp(t[i].name, t[j].name) != 0) continue;
+            /* Blame the key assigned last; on a tie, the later role. */
+            const topic_t *b = &t[j], *o = &t[i];
+            if (seq_of(s, cfg, (size_t)t[i].row) > seq_of(s, cfg, (size_t)t[j].row)) {
+                b = &t[i];
+                o = &t[j];
+            }
+            char subj[TOPIC_MAX + 128], other[PATH_LEN + 64];
+            topic_subject(b, subj, sizeof subj);
+            topic_other(o, other, sizeof other);
+            return topic_fail(cfg, b, errstr, errstr_size,
+                              "%s is also %s; the input, output, DLQ, changelog "
+                              "and route topics must all differ", subj, other);
+        }
+    }
+    return 0;
+}
+
+int seg_cfg_where(const seg_cfg_t *cfg, const char *key,
+                  const seg_cfg_mapentry_t *e, char *buf, size_t size)
+{
+    const seg_cfg_schema_t *s = &cfg_schema;
+    if (size) buf[0] = '\0';
+    if (!cfg || !key) return -1;
+    size_t klen = strlen(key);
+    int idx = find_leaf(s, key, klen);
+    if (idx < 0) {
+        int m = find_map_prefix(s, key, klen);
+        if (m < 0) return -1;
+        if (!e) {
+            size_t off = strlen(s->keys[m].key) + 1;
+            e = seg_cfg_map_find(map_of(&s->keys[m], cfg), key + off);
+            if (!e) return -1;
+        }
+        idx = m;
+    }
+    const seg_cfg_origin_t *og = &cfg->origin.key[idx];
+    uint8_t src = e ? e->src : og->src;
+    uint32_t line = e ? e->line : og->line, col = e ? e->col : og->col;
+    switch (src) {
+    case SEG_CFG_SRC_FILE:
+        snprintf(buf, size, "%.*s:%u:%u", SEG_CFG_FILE_MAX, cfg->origin.file,
+                 line, col);
+        break;
+    case SEG_CFG_SRC_SET:
+        snprintf(buf, size, "--set");
+        break;
+    case SEG_CFG_SRC_EARLIER_FILE:
+        snprintf(buf, size, "earlier file");
+        break;
+    default:
+        snprintf(buf, size, "default");
+        break;
+    }
+    return 0;
+}
+
 int seg_cfg_validate(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
 {
     /* Per-key ranges first (windows > 0, counts >= 1, record size bounds):
@@ -1417,7 +2068,8 @@ int seg_cfg_validate(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
                     errstr, errstr_size) ||
         check_ascending(cfg, "segments.rfm.recency", errstr, errstr_size) ||
         check_ascending(cfg, "segments.rfm.frequency", errstr, errstr_size) ||
-        check_ascending(cfg, "segments.rfm.monetary", errstr, errstr_size))
+        check_ascending(cfg, "segments.rfm.monetary", errstr, errstr_size) ||
+        check_topics(cfg, errstr, errstr_size))
         return -1;
     return 0;
 }
@@ -1433,6 +2085,8 @@ size_t seg_cfg_format_value(const seg_cfg_schema_t *schema, const void *base,
     if (size) buf[0] = '\0';
     if (r->type == SEG_CFG_STRING)
         return (size_t)snprintf(buf, size, "%s", str_slot(r, (void *)base, 0));
+    if (r->type == SEG_CFG_STRMAP)
+        return fmt_map(map_of(r, base), buf, size);
     unsigned n = r->type == SEG_CFG_STRLIST ? load_count(r, base)
                : r->list_max ? r->list_max : 1;
     for (unsigned k = 0; k < n; k++) {
@@ -1462,7 +2116,7 @@ int seg_cfg_schema_check(const seg_cfg_schema_t *s, char *errstr,
         const char *k = r->key;
         size_t klen = k ? strlen(k) : 0;
 #define BAD(...) do { errf(errstr, errstr_size, __VA_ARGS__); return -1; } while (0)
-        if (!k || klen == 0 || klen >= PATH_LEN) BAD("row %zu: bad key", i);
+        if (!k || klen == 0 || klen >= KEY_LEN) BAD("row %zu: bad key", i);
         for (size_t c = 0; c < klen; c++) {
             char ch = k[c];
             int ok = (ch >= 'a' && ch <= 'z') || is_digit(ch) || ch == '_' ||
@@ -1510,6 +2164,10 @@ int seg_cfg_schema_check(const seg_cfg_schema_t *s, char *errstr,
             if (r->list_max == 0 || r->list_max > SEG_CFG_STRLIST_MAX)
                 BAD("key '%s': list_max must be 1..%d", k, SEG_CFG_STRLIST_MAX);
             break;
+        case SEG_CFG_STRMAP:
+            want = sizeof(seg_cfg_strmap_t);
+            if (r->list_max) BAD("key '%s': a string map is no list", k);
+            break;
         default:
             BAD("key '%s': unknown type", k);
         }
@@ -1536,14 +2194,19 @@ int seg_cfg_schema_check(const seg_cfg_schema_t *s, char *errstr,
     return rc;
 }
 
-/* ---- host:port -------------------------------------------------------------- */
+/* ---- host:port, topics -------------------------------------------------------- */
 
-int seg_cfg_check_hostport(const char *s, size_t len, char *why, size_t why_size)
+/* host:port; with any_host also ":port" (every interface). expected names
+ * the accepted forms in the message. */
+static int hostport(const char *s, size_t len, int any_host, const char *expected,
+                    char *why, size_t why_size)
 {
     char shown[256];
     const char *colon = NULL;
     show(shown, sizeof shown, s, len, 1);
-    if (len > 0 && s[0] == '[') {
+    if (any_host && len > 0 && s[0] == ':') {
+        colon = s;
+    } else if (len > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (!close || close == s + 1 || close + 1 >= s + len || close[1] != ':')
             goto bad;
@@ -1576,9 +2239,74 @@ int seg_cfg_check_hostport(const char *s, size_t len, char *why, size_t why_size
     }
     return 0;
 bad:
-    errf(why, why_size, "expected host:port, got %s", shown);
+    errf(why, why_size, "expected %s, got %s", expected, shown);
     return -1;
 badport:
     errf(why, why_size, "port must be 1..65535 in %s", shown);
     return -1;
+}
+
+int seg_cfg_check_hostport(const char *s, size_t len, char *why, size_t why_size)
+{
+    return hostport(s, len, 0, "host:port", why, why_size);
+}
+
+static int check_listen(const char *s, size_t len, char *why, size_t wsz)
+{
+    if (len == 3 && memcmp(s, "off", 3) == 0) return 0;
+    return hostport(s, len, 1, "host:port, :port or off", why, wsz);
+}
+
+/* librdkafka's bootstrap.servers, or "embedded" for the in-process
+ * cluster. */
+static int check_brokers(const char *s, size_t len, char *why, size_t wsz)
+{
+    if (len == 8 && memcmp(s, "embedded", 8) == 0) return 0;
+    if (!memchr(s, ',', len))
+        return hostport(s, len, 0, "embedded or host:port[,host:port...]", why, wsz);
+    const char *p = s, *end = s + len;
+    for (unsigned item = 1;; item++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        char iwhy[WHY_LEN];
+        if (hostport(p, (size_t)(e - p), 0, "host:port", iwhy, sizeof iwhy) != 0) {
+            errf(why, wsz, "broker %u: %s", item, iwhy);
+            return -1;
+        }
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+int seg_cfg_check_topic(const char *s, size_t len, char *why, size_t why_size)
+{
+    char shown[256];
+    if (len == 0) {
+        errf(why, why_size, "must not be empty");
+        return -1;
+    }
+    show(shown, sizeof shown, s, len, 1);
+    if (len > TOPIC_MAX) {
+        errf(why, why_size, "%s is too long for a Kafka topic name (at most %d "
+             "bytes)", shown, TOPIC_MAX);
+        return -1;
+    }
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+        errf(why, why_size, "%s is not allowed as a Kafka topic name", shown);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == '-')) {
+            errf(why, why_size, "%s is not a valid Kafka topic name (only A-Z a-z "
+                 "0-9 . _ - are allowed)", shown);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_topic_or_empty(const char *s, size_t len, char *why, size_t wsz)
+{
+    return len == 0 ? 0 : seg_cfg_check_topic(s, len, why, wsz);
 }

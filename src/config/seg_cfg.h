@@ -11,6 +11,13 @@
  *
  * seg_cfg_t is a plain struct of values: the engine reads it, nothing
  * writes it after loading. Durations are seconds, money is 1/10000 units.
+ *
+ * Two kinds of key are not fixed by the schema's key names: the raw
+ * librdkafka properties (kafka.consumer.*, kafka.producer.*) and the route
+ * topics (routes.*). Their meaning belongs to librdkafka and to the route
+ * module, so each is one "string map" key (SEG_CFG_STRMAP) holding free-form
+ * sub-keys, and every entry keeps where it was set, so the code that gives
+ * an entry meaning can report an error in the same FILE:LINE:COL form.
  */
 #ifndef SEG_CFG_H
 #define SEG_CFG_H
@@ -28,12 +35,32 @@
 #define SEG_CFG_STR_MAX     256   /* bytes per string-list item, incl. NUL */
 #define SEG_CFG_STRLIST_MAX 16    /* items per string list */
 #define SEG_CFG_FILE_MAX    512   /* config file name kept for messages */
+#define SEG_CFG_MAP_MAX     32    /* entries per string map */
+#define SEG_CFG_MAPKEY_MAX  128   /* bytes per string-map sub-key, incl. NUL */
 
-/* Storage of a string-list key (e.g. kafka bootstrap servers). */
+/* Storage of a string-list key (e.g. kafka.input_topics). */
 typedef struct seg_cfg_strlist {
     unsigned n;
     char     item[SEG_CFG_STRLIST_MAX][SEG_CFG_STR_MAX];
 } seg_cfg_strlist_t;
+
+/* One entry of a string map. line, col and src are bookkeeping like
+ * seg_cfg_origin_t: pass the entry to seg_cfg_where to place a message. */
+typedef struct seg_cfg_mapentry {
+    char     key[SEG_CFG_MAPKEY_MAX];   /* sub-key, e.g. "fetch.min.bytes" */
+    char     val[SEG_CFG_STR_MAX];
+    uint32_t line, col;                 /* of the sub-key in origin.file
+                                         * (src SEG_CFG_SRC_FILE only) */
+    uint8_t  src;                       /* seg_cfg_src_t */
+} seg_cfg_mapentry_t;
+
+/* Storage of a string-map key: entries e[0..n-1] in the order written,
+ * sub-keys unique. Sub-keys are 1..127 bytes of printable ASCII other than
+ * space, '=' and ';' (dots allowed); values are 0..255 bytes, no NUL. */
+typedef struct seg_cfg_strmap {
+    unsigned           n;
+    seg_cfg_mapentry_t e[SEG_CFG_MAP_MAX];
+} seg_cfg_strmap_t;
 
 /* Where a key's current value came from. seg_cfg_validate needs it: a
  * cross-key error is reported at the file:line:column (or --set) that
@@ -59,6 +86,11 @@ typedef struct seg_cfg_origins {
 } seg_cfg_origins_t;
 
 typedef enum { SEG_FMT_JSON = 0, SEG_FMT_MSGPACK = 1 } seg_format_t;
+typedef enum { SEG_TIMEMODE_EVENT = 0, SEG_TIMEMODE_WALL = 1 } seg_timemode_t;
+typedef enum {
+    SEG_LOGLVL_DEBUG = 0, SEG_LOGLVL_INFO, SEG_LOGLVL_WARN, SEG_LOGLVL_ERROR
+} seg_loglevel_t;
+typedef enum { SEG_LOGFMT_PLAIN = 0, SEG_LOGFMT_JSON = 1 } seg_logformat_t;
 
 typedef struct seg_segcfg {
     int64_t window;                 /* segments.window: F/M window, s */
@@ -97,6 +129,44 @@ typedef struct seg_cfg {
     struct {
         bool features;              /* output.features: add R/F/M... */
     } output;
+    /* Enums below are stored as int (seg_timemode_t, seg_loglevel_t,
+     * seg_logformat_t). Checked topic names are 1..249 bytes of
+     * [A-Za-z0-9._-], not "." or "..". */
+    struct {
+        char              brokers[512];      /* "host:port,host:port" or "embedded" */
+        char              group_id[256];     /* non-empty */
+        seg_cfg_strlist_t input_topics;      /* 1..16 distinct topics */
+        char              output_topic[256];
+        char              dlq_topic[256];
+        char              changelog_topic[256]; /* "" = "<group_id>-changelog" */
+        int64_t           embedded_partitions;  /* kafka.embedded.partitions, 1..256 */
+        seg_cfg_strmap_t  consumer;          /* kafka.consumer.<librdkafka property> */
+        seg_cfg_strmap_t  producer;          /* kafka.producer.<librdkafka property> */
+    } kafka;
+    struct {
+        int     mode;               /* time.mode: seg_timemode_t */
+        int64_t lateness;           /* time.lateness, s, 0..30d */
+        int64_t idle_timeout;       /* time.idle_timeout, s, >= 1s */
+    } time;
+    struct {
+        char listen[256];           /* host:port, :port, [v6]:port or "off" */
+    } metrics;
+    struct {
+        int  level;                 /* log.level: seg_loglevel_t */
+        int  format;                /* log.format: seg_logformat_t */
+        char file[512];             /* "" = stderr */
+    } log;
+    struct {
+        char    dir[512];           /* "" = $STATE_DIRECTORY under systemd,
+                                     * else ./state (the daemon decides) */
+        int64_t evict_after;        /* s, 0 = never evict */
+    } state;
+    struct {
+        int64_t interval;           /* checkpoint.interval, s, >= 1s */
+    } checkpoint;
+    int64_t          shutdown_timeout;  /* s, 1s..1h */
+    seg_cfg_strmap_t routes;        /* routes.<topic>: filter text, checked by
+                                     * the route module, not here */
     seg_cfg_origins_t origin;       /* bookkeeping for messages, see above */
 } seg_cfg_t;
 
@@ -109,7 +179,10 @@ void seg_cfg_defaults(seg_cfg_t *cfg);
  * "FILE:LINE:COL: key 'a.b': reason" (an error tied to no key, such as a
  * YAML syntax error, is "FILE:LINE:COL: reason"). Every key of the file is
  * checked; the first error is reported, and on error cfg is unchanged.
- * An empty file (or one with only comments) changes nothing. */
+ * An empty file (or one with only comments) changes nothing. A string
+ * map written in the file replaces that map as a whole, defaults included
+ * ("routes: {}" removes the default route).
+ * Entries of string maps record the position of their sub-key. */
 int seg_cfg_load_file(seg_cfg_t *cfg, const char *path,
                       char *errstr, size_t errstr_size);
 
@@ -119,13 +192,19 @@ int seg_cfg_load_buffer(seg_cfg_t *cfg, const char *name,
                         char *errstr, size_t errstr_size);
 
 /* Applies one "dotted.key=value" override, parsing value with the key's
- * type; list values are comma-separated ("90d,180d,365d"). Returns 0 or
- * -1 with errstr ("--set a.b=x: reason"); on error cfg is unchanged. */
+ * type; list values are comma-separated ("90d,180d,365d"). For a string
+ * map, "map.key.SUB=value" adds or replaces the one entry SUB (everything
+ * after "map.key." is SUB, dots included, up to the first '='), and
+ * "map.key=a=1;b=2" replaces the whole map ("map.key=" empties it).
+ * Returns 0 or -1 with errstr ("--set a.b=x: reason"); on error cfg is
+ * unchanged. */
 int seg_cfg_set(seg_cfg_t *cfg, const char *assignment,
                 char *errstr, size_t errstr_size);
 
 /* Cross-key checks that a single key cannot express (at_risk_after <=
- * silent_after <= churned_after, rfm tiers ascending, ...). Run after
+ * silent_after <= churned_after, rfm tiers ascending; the input, output,
+ * DLQ, changelog and route topics all different, route topics and the
+ * changelog name derived from kafka.group_id valid topics). Run after
  * the file and all overrides. Returns 0 or -1 with errstr naming keys.
  * Every key's own range is checked again too, so a seg_cfg_t built by
  * hand is held to the same rules. The message is placed where the
@@ -136,12 +215,32 @@ int seg_cfg_set(seg_cfg_t *cfg, const char *assignment,
  * For a pair of keys, the one assigned last is blamed. */
 int seg_cfg_validate(const seg_cfg_t *cfg, char *errstr, size_t errstr_size);
 
+/* Writes where a value was set, the prefix of a message about it:
+ *   "FILE:LINE:COL"  set in the file last loaded (origin.file)
+ *   "--set"          set by a --set override
+ *   "default"        the built-in default
+ *   "earlier file"   set in a file loaded before the last one
+ * key is a schema key ("kafka.brokers"). For a string-map key, e is the
+ * entry concerned (one of that map's e[]) and its own position is used;
+ * e NULL gives where the map as a whole was last set. key may also be the
+ * full path of an entry ("kafka.consumer.fetch.min.bytes") with e NULL.
+ * So daemon code writes, for example,
+ *   "config/segd.yaml:40:5: key 'kafka.consumer.fetch.min.bytes': ..."
+ * Returns 0, or -1 (buf "") if key names no key or entry. buf is always
+ * terminated when size > 0. */
+int seg_cfg_where(const seg_cfg_t *cfg, const char *key,
+                  const seg_cfg_mapentry_t *e, char *buf, size_t size);
+
+/* The entry of map with sub-key key, or NULL. Points into map. */
+const seg_cfg_mapentry_t *seg_cfg_map_find(const seg_cfg_strmap_t *map,
+                                           const char *key);
+
 /* ---- Schema -------------------------------------------------------------
  * One row per key. The rows drive the YAML loader, --set, defaults and
  * the checks in tests (every key documented, present in config/segd.yaml).
  * The machinery is generic over the target struct, so tests can run it on
- * a table of their own (string types have no shipped key yet), and a new
- * key is one SEG_CFG_KEY_* row plus its struct field. */
+ * a table of their own (limits no shipped key reaches), and a new key is
+ * one SEG_CFG_KEY_* row plus its struct field. */
 
 typedef enum seg_cfg_type {
     SEG_CFG_BOOL,       /* bool; true | false only */
@@ -151,6 +250,7 @@ typedef enum seg_cfg_type {
     SEG_CFG_ENUM,       /* int index into names[] */
     SEG_CFG_STRING,     /* char[size], NUL-terminated */
     SEG_CFG_STRLIST,    /* seg_cfg_strlist_t */
+    SEG_CFG_STRMAP,     /* seg_cfg_strmap_t: free-form sub-key -> string */
 } seg_cfg_type_t;
 
 /* Extra check for string values (e.g. host:port). Returns 0, or -1 with
@@ -170,7 +270,9 @@ typedef struct seg_cfg_key {
                                  * strings: length range in bytes */
     const char *const *names;   /* ENUM: NULL-terminated value names */
     seg_cfg_check_fn check;     /* STRING/STRLIST: optional, else NULL */
-    const char      *def;       /* default, in --set syntax */
+    const char      *def;       /* default, in --set syntax; for a STRMAP
+                                 * "sub=value;sub=value" ("" = empty; in a
+                                 * value, \; is ';' and \\ is '\') */
     const char      *doc;       /* one line for humans */
 } seg_cfg_key_t;
 
@@ -214,6 +316,11 @@ typedef struct seg_cfg_schema {
       .list_min = (nmin), .list_max = (nmax), \
       .min = (minlen), .max = SEG_CFG_STR_MAX - 1, \
       .check = (chk), .def = (d), .doc = (doc_) }
+/* A string map: in YAML a mapping of free-form sub-keys to scalars; the
+ * key k must not also be a section. */
+#define SEG_CFG_KEY_STRMAP(T, k, f, d, doc_) \
+    { .key = (k), .type = SEG_CFG_STRMAP, SEG_CFG_FIELD_(T, f), \
+      .def = (d), .doc = (doc_) }
 
 /* The schema of seg_cfg_t. Static; never NULL. */
 const seg_cfg_schema_t *seg_cfg_schema(void);
@@ -241,7 +348,8 @@ int  seg_cfg_schema_validate(const seg_cfg_schema_t *schema, const void *base,
                              char *errstr, size_t errstr_size);
 
 /* Formats the current value of row i as --set syntax ("365d", "json",
- * "90d,180d,365d"). Returns the length it needed (snprintf-style). */
+ * "90d,180d,365d", "a=1;b=x y"). Returns the length it needed
+ * (snprintf-style). */
 size_t seg_cfg_format_value(const seg_cfg_schema_t *schema, const void *base,
                             size_t i, char *buf, size_t size);
 
@@ -249,5 +357,9 @@ size_t seg_cfg_format_value(const seg_cfg_schema_t *schema, const void *base,
  * addresses): host is a DNS name, IPv4 or [IPv6], port 1..65535. */
 int seg_cfg_check_hostport(const char *s, size_t len,
                            char *why, size_t why_size);
+
+/* seg_cfg_check_fn for Kafka topic names: 1..249 bytes of [A-Za-z0-9._-],
+ * and not "." or ".." (the broker's own rule). */
+int seg_cfg_check_topic(const char *s, size_t len, char *why, size_t why_size);
 
 #endif

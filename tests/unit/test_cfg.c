@@ -6,8 +6,9 @@
  * those defaults, every type parser is driven through --set and YAML, and
  * every broken fixture under tests/data/config/bad must fail with the
  * exact message in its .expected sidecar ("FILE" stands for its path).
- * String and string-list keys have no shipped key yet, so they are tested
- * on a schema table of this file's own.
+ * Limits no shipped key reaches (short strings, small lists) are tested
+ * on a schema table of this file's own; the string maps (kafka.consumer,
+ * kafka.producer, routes), topic names and the daemon keys on the real one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,14 +58,35 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* The configuration values, without the origin bookkeeping. Both sides
+static void strip_map(seg_cfg_strmap_t *m)
+{
+    for (unsigned k = 0; k < SEG_CFG_MAP_MAX; k++) {
+        m->e[k].line = m->e[k].col = 0;
+        m->e[k].src = 0;
+    }
+}
+
+/* The configuration values, without the bookkeeping of where each was
+ * set (origins, and the positions inside string-map entries). Both sides
  * come from seg_cfg_defaults (zeroed padding) and the loader copies with
- * memcpy, so memcmp is exact. */
+ * memcpy, so memcmp of the whole struct is exact. */
 static void assert_values_equal(const seg_cfg_t *a, const seg_cfg_t *b)
 {
-    assert_memory_equal(&a->seg, &b->seg, sizeof a->seg);
-    assert_memory_equal(&a->input, &b->input, sizeof a->input);
-    assert_memory_equal(&a->output, &b->output, sizeof a->output);
+    seg_cfg_t *x = malloc(sizeof *x), *y = malloc(sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    memcpy(x, a, sizeof *x);
+    memcpy(y, b, sizeof *y);
+    seg_cfg_t *both[2] = { x, y };
+    for (int i = 0; i < 2; i++) {
+        memset(&both[i]->origin, 0, sizeof both[i]->origin);
+        strip_map(&both[i]->kafka.consumer);
+        strip_map(&both[i]->kafka.producer);
+        strip_map(&both[i]->routes);
+    }
+    assert_memory_equal(x, y, sizeof *x);
+    free(x);
+    free(y);
 }
 
 static int load(seg_cfg_t *cfg, const char *rel, char *err, size_t errsz)
@@ -141,6 +163,33 @@ static void test_defaults_are_the_issue_values(void **state)
     assert_int_equal(c.input.max_record_bytes, 1048576);
     assert_false(c.output.features);
 
+    /* segd run (issues 3 and 4) */
+    assert_string_equal(c.kafka.brokers, "embedded");
+    assert_string_equal(c.kafka.group_id, "segd");
+    assert_int_equal(c.kafka.input_topics.n, 1);
+    assert_string_equal(c.kafka.input_topics.item[0], "events");
+    assert_string_equal(c.kafka.output_topic, "transitions");
+    assert_string_equal(c.kafka.dlq_topic, "events-dlq");
+    assert_string_equal(c.kafka.changelog_topic, "");
+    assert_int_equal(c.kafka.embedded_partitions, 6);
+    assert_int_equal(c.kafka.consumer.n, 0);
+    assert_int_equal(c.kafka.producer.n, 0);
+    assert_int_equal(c.time.mode, SEG_TIMEMODE_EVENT);
+    assert_int_equal(c.time.lateness, 0);
+    assert_int_equal(c.time.idle_timeout, 30 * S);
+    assert_string_equal(c.metrics.listen, "127.0.0.1:9464");
+    assert_int_equal(c.log.level, SEG_LOGLVL_INFO);
+    assert_int_equal(c.log.format, SEG_LOGFMT_PLAIN);
+    assert_string_equal(c.log.file, "");
+    assert_string_equal(c.state.dir, "");
+    assert_int_equal(c.state.evict_after, 0);
+    assert_int_equal(c.checkpoint.interval, 30 * S);
+    assert_int_equal(c.shutdown_timeout, 30 * S);
+    assert_int_equal(c.routes.n, 1);
+    assert_string_equal(c.routes.e[0].key, "churn-alerts");
+    assert_string_equal(c.routes.e[0].val, "lifecycle -> at_risk,churned");
+    assert_int_equal(c.routes.e[0].src, SEG_CFG_SRC_DEFAULT);
+
     char err[256] = "";
     assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
     for (size_t i = 0; i < seg_cfg_schema()->n; i++)
@@ -153,9 +202,14 @@ static void test_schema_table_is_sound(void **state)
     char err[512] = "";
     const seg_cfg_schema_t *s = seg_cfg_schema();
     if (seg_cfg_schema_check(s, err, sizeof err) != 0) fail_msg("%s", err);
-    assert_int_equal(s->n, 20);   /* the keys listed in the issue */
+    /* 20 engine keys, 21 of segd run */
+    assert_int_equal(s->n, 41);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm.recency") >= 0, 1);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm"), -1);
+    assert_int_equal(seg_cfg_schema_find(s, "kafka.consumer") >= 0, 1);
+    assert_int_equal(seg_cfg_schema_find(s, "routes") >= 0, 1);
+    assert_int_equal(seg_cfg_schema_find(s, "shutdown_timeout") >= 0, 1);
+    assert_int_equal(seg_cfg_schema_find(s, "kafka.consumer.fetch.min.bytes"), -1);
     assert_int_equal(seg_cfg_schema_find(s, "nope"), -1);
 }
 
@@ -188,7 +242,8 @@ static void test_docs_list_every_key_with_default(void **state)
     for (size_t i = 0; i < s->n; i++) {
         char key[160], def[160];
         snprintf(key, sizeof key, "| `%s` |", s->keys[i].key);
-        snprintf(def, sizeof def, "`%s`", s->keys[i].def);
+        /* An empty default is shown as `""`; Markdown has no empty code. */
+        snprintf(def, sizeof def, "`%s`", *s->keys[i].def ? s->keys[i].def : "\"\"");
         const char *row = strstr(doc, key);
         if (!row) fail_msg("docs/configuration.md has no table row for %s", key);
         const char *eol = strchr(row, '\n');
@@ -220,6 +275,13 @@ static void test_bad_fixtures_fail_exactly(void **state)
         "duration_negative", "duration_garbage", "money_5_decimals",
         "out_of_range", "duplicate_key", "syntax_unclosed_flow", "tab_indent",
         "cross_key_order", "rfm_not_ascending", "rfm_wrong_length", "bool_yes",
+        /* string maps and segd run keys */
+        "strmap_nested_value", "strmap_list_value", "strmap_null_value",
+        "strmap_duplicate", "strmap_no_value", "strmap_too_many",
+        "strmap_key_too_long", "strmap_value_too_long", "strmap_dotted_outside",
+        "topic_invalid", "brokers_bad", "listen_bad", "lateness_too_long",
+        "topic_collision_output_input", "topic_collision_dlq_changelog",
+        "changelog_from_group_invalid", "route_is_input_topic", "route_bad_topic",
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char p[1024];
@@ -262,7 +324,7 @@ static void test_bad_fixtures_fail_exactly(void **state)
         n++;
     }
     closedir(dir);
-    assert_true(n >= 50);
+    assert_true(n >= 92);
 }
 
 static void test_good_fixtures_load(void **state)
@@ -283,7 +345,7 @@ static void test_good_fixtures_load(void **state)
         n++;
     }
     closedir(dir);
-    assert_true(n >= 9);
+    assert_true(n >= 11);
 }
 
 static void test_good_fixtures_that_set_nothing(void **state)
@@ -711,21 +773,24 @@ static void test_format_value_round_trips(void **state)
 {
     (void)state;
     seg_cfg_t src, dst, def;
-    seg_cfg_defaults(&src);
-    seg_cfg_defaults(&dst);
     seg_cfg_defaults(&def);
-    load_ok(&src, "good/all_keys.yaml");
     const seg_cfg_schema_t *s = seg_cfg_schema();
-    for (size_t i = 0; i < s->n; i++) {
-        char val[256], a[512];
-        seg_cfg_format_value(s, &def, i, val, sizeof val);
-        assert_string_equal(val, s->keys[i].def);
-        size_t need = seg_cfg_format_value(s, &src, i, val, sizeof val);
-        assert_int_equal(need, strlen(val));
-        snprintf(a, sizeof a, "%s=%s", s->keys[i].key, val);
-        set_ok(&dst, a);
+    static const char *const files[] = { "good/all_keys.yaml", "good/daemon_keys.yaml" };
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        seg_cfg_defaults(&src);
+        seg_cfg_defaults(&dst);
+        load_ok(&src, files[f]);
+        for (size_t i = 0; i < s->n; i++) {
+            static char val[SEG_CFG_MAP_MAX * 400], a[sizeof val + 128];
+            seg_cfg_format_value(s, &def, i, val, sizeof val);
+            assert_string_equal(val, s->keys[i].def);
+            size_t need = seg_cfg_format_value(s, &src, i, val, sizeof val);
+            assert_int_equal(need, strlen(val));
+            snprintf(a, sizeof a, "%s=%s", s->keys[i].key, val);
+            set_ok(&dst, a);
+        }
+        assert_values_equal(&src, &dst);
     }
-    assert_values_equal(&src, &dst);
     char small[4];
     int r = seg_cfg_schema_find(s, "segments.rfm.recency");
     assert_int_equal(seg_cfg_format_value(s, &def, (size_t)r, small, sizeof small),
@@ -1041,6 +1106,928 @@ static void test_schema_check_catches_bad_rows(void **state)
     }
 }
 
+/* ---- segd run keys ------------------------------------------------------- */
+
+#define TOPICS_DIFFER "; the input, output, DLQ, changelog and route topics must all differ"
+#define NOT_A_TOPIC "is not a valid Kafka topic name (only A-Z a-z 0-9 . _ - are allowed)"
+
+static void check_daemon_keys(const seg_cfg_t *c)
+{
+    assert_string_equal(c->kafka.brokers, "kafka-1.example.com:9092,10.0.0.2:9093,[::1]:9094");
+    assert_string_equal(c->kafka.group_id, "segd-eu");
+    assert_int_equal(c->kafka.input_topics.n, 2);
+    assert_string_equal(c->kafka.input_topics.item[0], "orders");
+    assert_string_equal(c->kafka.input_topics.item[1], "contacts.v2");
+    assert_string_equal(c->kafka.output_topic, "segd_transitions");
+    assert_string_equal(c->kafka.dlq_topic, "segd-dlq");
+    assert_string_equal(c->kafka.changelog_topic, "segd-eu.state");
+    assert_int_equal(c->kafka.embedded_partitions, 256);
+    assert_int_equal(c->kafka.consumer.n, 3);
+    assert_string_equal(c->kafka.consumer.e[0].key, "fetch.min.bytes");
+    assert_string_equal(c->kafka.consumer.e[0].val, "1024");
+    assert_string_equal(c->kafka.consumer.e[1].key, "session.timeout.ms");
+    assert_string_equal(c->kafka.consumer.e[1].val, "45000");
+    assert_string_equal(c->kafka.consumer.e[2].key, "client.rack");
+    assert_string_equal(c->kafka.consumer.e[2].val, "");
+    assert_int_equal(c->kafka.producer.n, 3);
+    assert_string_equal(c->kafka.producer.e[0].key, "linger.ms");
+    assert_string_equal(c->kafka.producer.e[0].val, "20");
+    assert_string_equal(c->kafka.producer.e[1].key, "compression.type");
+    assert_string_equal(c->kafka.producer.e[1].val, "lz4");
+    assert_string_equal(c->kafka.producer.e[2].key, "ssl.ca.location");
+    assert_string_equal(c->kafka.producer.e[2].val, "C:\\certs\\ca.pem;x");
+    assert_int_equal(c->time.mode, SEG_TIMEMODE_WALL);
+    assert_int_equal(c->time.lateness, 30 * D);
+    assert_int_equal(c->time.idle_timeout, 1 * S);
+    assert_string_equal(c->metrics.listen, ":9100");
+    assert_int_equal(c->log.level, SEG_LOGLVL_DEBUG);
+    assert_int_equal(c->log.format, SEG_LOGFMT_JSON);
+    assert_string_equal(c->log.file, "/var/log/segd/segd.log");
+    assert_string_equal(c->state.dir, "/var/lib/segd");
+    assert_int_equal(c->state.evict_after, 400 * D);
+    assert_int_equal(c->checkpoint.interval, 5 * M);
+    assert_int_equal(c->shutdown_timeout, H);
+    assert_int_equal(c->routes.n, 3);
+    assert_string_equal(c->routes.e[0].key, "churn-alerts");
+    assert_string_equal(c->routes.e[0].val, "lifecycle -> at_risk,churned");
+    assert_string_equal(c->routes.e[1].key, "winback");
+    assert_string_equal(c->routes.e[1].val, "lifecycle from at_risk,silent,churned -> active,loyal");
+    assert_string_equal(c->routes.e[2].key, "vip.upgrades");
+    assert_string_equal(c->routes.e[2].val, "value -> A");
+}
+
+static void test_good_daemon_keys_block_and_flow(void **state)
+{
+    (void)state;
+    seg_cfg_t block, flow, def;
+    seg_cfg_defaults(&def);
+    seg_cfg_defaults(&block);
+    seg_cfg_defaults(&flow);
+    load_ok(&block, "good/daemon_keys.yaml");
+    load_ok(&flow, "good/daemon_keys_flow.yaml");
+    check_daemon_keys(&block);
+    check_daemon_keys(&flow);
+    assert_values_equal(&block, &flow);
+    /* The engine keys are untouched. */
+    assert_memory_equal(&block.seg, &def.seg, sizeof def.seg);
+    assert_memory_equal(&block.input, &def.input, sizeof def.input);
+    assert_memory_equal(&block.output, &def.output, sizeof def.output);
+
+    /* Each entry remembers where its sub-key was written. */
+    const seg_cfg_mapentry_t *e = &block.kafka.consumer.e[0];
+    assert_int_equal(e->src, SEG_CFG_SRC_FILE);
+    assert_int_equal(e->line, 14);
+    assert_int_equal(e->col, 5);
+    e = &block.routes.e[2];
+    assert_int_equal(e->src, SEG_CFG_SRC_FILE);
+    assert_int_equal(e->line, 40);
+    assert_int_equal(e->col, 3);
+    /* The map itself is placed at its mapping. */
+    int i = seg_cfg_schema_find(seg_cfg_schema(), "kafka.producer");
+    assert_int_equal(block.origin.key[i].src, SEG_CFG_SRC_FILE);
+    assert_int_equal(block.origin.key[i].line, 18);
+    assert_int_equal(block.origin.key[i].col, 5);
+    i = seg_cfg_schema_find(seg_cfg_schema(), "shutdown_timeout");
+    assert_int_equal(block.origin.key[i].line, 36);
+    assert_int_equal(block.origin.key[i].col, 19);
+}
+
+static void test_set_daemon_keys(void **state)
+{
+    (void)state;
+    seg_cfg_t c;
+    seg_cfg_defaults(&c);
+
+    /* kafka.brokers: "embedded" or a host:port list */
+    set_ok(&c, "kafka.brokers=kafka-1:9092");
+    set_ok(&c, "kafka.brokers=k1:9092,10.0.0.2:9093,[::1]:9094");
+    assert_string_equal(c.kafka.brokers, "k1:9092,10.0.0.2:9093,[::1]:9094");
+    set_ok(&c, "kafka.brokers=embedded");
+    assert_string_equal(c.kafka.brokers, "embedded");
+    set_fails(&c, "kafka.brokers=embeded",
+              "--set kafka.brokers=embeded: expected embedded or host:port[,host:port...], "
+              "got 'embeded'");
+    set_fails(&c, "kafka.brokers=Embedded",
+              "--set kafka.brokers=Embedded: expected embedded or host:port[,host:port...], "
+              "got 'Embedded'");
+    set_fails(&c, "kafka.brokers=a:1,b", "--set kafka.brokers=a:1,b: broker 2: expected "
+              "host:port, got 'b'");
+    set_fails(&c, "kafka.brokers=a:1,", "--set kafka.brokers=a:1,: broker 2: expected "
+              "host:port, got ''");
+    set_fails(&c, "kafka.brokers=a:1, b:2", "--set kafka.brokers=a:1, b:2: broker 2: "
+              "expected host:port, got ' b:2'");
+    set_fails(&c, "kafka.brokers=embedded,a:1", "--set kafka.brokers=embedded,a:1: "
+              "broker 1: expected host:port, got 'embedded'");
+    set_fails(&c, "kafka.brokers=a:70000", "--set kafka.brokers=a:70000: port must be "
+              "1..65535 in 'a:70000'");
+    set_fails(&c, "kafka.brokers=", "--set kafka.brokers=: must not be empty");
+
+    /* metrics.listen: host:port, :port, [v6]:port, off */
+    static const char *const listen_ok[] = {
+        "off", ":9464", "[::1]:9464", "[::]:1", "0.0.0.0:9464", "localhost:65535",
+        "127.0.0.1:9464",
+    };
+    for (size_t k = 0; k < sizeof listen_ok / sizeof listen_ok[0]; k++) {
+        char a[128];
+        snprintf(a, sizeof a, "metrics.listen=%s", listen_ok[k]);
+        set_ok(&c, a);
+        assert_string_equal(c.metrics.listen, listen_ok[k]);
+    }
+    set_fails(&c, "metrics.listen=localhost", "--set metrics.listen=localhost: expected "
+              "host:port, :port or off, got 'localhost'");
+    set_fails(&c, "metrics.listen=OFF", "--set metrics.listen=OFF: expected host:port, "
+              ":port or off, got 'OFF'");
+    set_fails(&c, "metrics.listen=::1:9464", "--set metrics.listen=::1:9464: port must "
+              "be 1..65535 in '::1:9464'");
+    set_fails(&c, "metrics.listen=:0", "--set metrics.listen=:0: port must be 1..65535 "
+              "in ':0'");
+    set_fails(&c, "metrics.listen=:", "--set metrics.listen=:: port must be 1..65535 "
+              "in ':'");
+    set_fails(&c, "metrics.listen=", "--set metrics.listen=: must not be empty");
+
+    /* topics */
+    set_ok(&c, "kafka.output_topic=A.b_c-9");
+    assert_string_equal(c.kafka.output_topic, "A.b_c-9");
+    char a[600], want[800], t249[250], t250[251];
+    memset(t249, 't', 249);
+    t249[249] = '\0';
+    memset(t250, 't', 250);
+    t250[250] = '\0';
+    snprintf(a, sizeof a, "kafka.dlq_topic=%s", t249);
+    set_ok(&c, a);
+    assert_int_equal(strlen(c.kafka.dlq_topic), 249);
+    snprintf(a, sizeof a, "kafka.dlq_topic=%s", t250);
+    snprintf(want, sizeof want, "--set kafka.dlq_topic=%.48s...: '%.48s...' is too long "
+             "(at most 249 bytes)", t250, t250);
+    set_fails(&c, a, want);
+    set_fails(&c, "kafka.output_topic=a/b",
+              "--set kafka.output_topic=a/b: 'a/b' " NOT_A_TOPIC);
+    set_fails(&c, "kafka.output_topic=.",
+              "--set kafka.output_topic=.: '.' is not allowed as a Kafka topic name");
+    set_fails(&c, "kafka.output_topic=..",
+              "--set kafka.output_topic=..: '..' is not allowed as a Kafka topic name");
+    set_fails(&c, "kafka.output_topic=", "--set kafka.output_topic=: must not be empty");
+    set_ok(&c, "kafka.output_topic=...");    /* only "." and ".." are reserved */
+    set_fails(&c, "kafka.dlq_topic=t\xc3\xa9",
+              "--set kafka.dlq_topic=t\xc3\xa9: 't\xc3\xa9' " NOT_A_TOPIC);
+    set_ok(&c, "kafka.changelog_topic=state.v1");
+    set_ok(&c, "kafka.changelog_topic=");
+    assert_string_equal(c.kafka.changelog_topic, "");
+    set_fails(&c, "kafka.changelog_topic=a b",
+              "--set kafka.changelog_topic=a b: 'a b' " NOT_A_TOPIC);
+    set_ok(&c, "kafka.input_topics=orders,contacts");
+    assert_int_equal(c.kafka.input_topics.n, 2);
+    assert_string_equal(c.kafka.input_topics.item[1], "contacts");
+    set_fails(&c, "kafka.input_topics=", "--set kafka.input_topics=: expected a list of "
+              "1 to 16 strings, got 0 items");
+    set_fails(&c, "kafka.input_topics=a,,b", "--set kafka.input_topics=a,,b: item 2: "
+              "must not be empty");
+    set_fails(&c, "kafka.input_topics=a,b c", "--set kafka.input_topics=a,b c: item 2: "
+              "'b c' " NOT_A_TOPIC);
+    set_fails(&c, "kafka.input_topics=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
+              "--set kafka.input_topics=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q: expected a "
+              "list of 1 to 16 strings, got more than 16 items");
+    set_ok(&c, "kafka.input_topics=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p");
+    assert_int_equal(c.kafka.input_topics.n, 16);
+    set_ok(&c, "kafka.group_id=segd eu #2");   /* any text; see the changelog rule */
+    set_fails(&c, "kafka.group_id=", "--set kafka.group_id=: must not be empty");
+
+    /* numbers, durations, enums */
+    set_ok(&c, "kafka.embedded.partitions=1");
+    set_ok(&c, "kafka.embedded.partitions=256");
+    assert_int_equal(c.kafka.embedded_partitions, 256);
+    set_fails(&c, "kafka.embedded.partitions=0", "--set kafka.embedded.partitions=0: out "
+              "of range: 0 is not in [1, 256]");
+    set_fails(&c, "kafka.embedded.partitions=257", "--set kafka.embedded.partitions=257: "
+              "out of range: 257 is not in [1, 256]");
+    set_ok(&c, "time.lateness=5m");
+    assert_int_equal(c.time.lateness, 5 * M);
+    set_ok(&c, "time.lateness=0");
+    assert_int_equal(c.time.lateness, 0);
+    set_ok(&c, "time.lateness=720h");
+    assert_int_equal(c.time.lateness, 30 * D);
+    set_ok(&c, "time.lateness=0s");
+    assert_int_equal(c.time.lateness, 0);
+    set_fails(&c, "time.lateness=31d", "--set time.lateness=31d: out of range: 31d is "
+              "not in [0, 30d]");
+    set_fails(&c, "time.lateness=2592001s", "--set time.lateness=2592001s: out of range: "
+              "2592001s is not in [0, 30d]");
+    set_fails(&c, "time.lateness=5", "--set time.lateness=5: missing unit in '5' "
+              "(s, m, h, d or w)");
+    set_ok(&c, "time.idle_timeout=1s");
+    assert_int_equal(c.time.idle_timeout, 1);
+    set_fails(&c, "time.idle_timeout=0", "--set time.idle_timeout=0: out of range: 0 is "
+              "not in [1s, 36500d]");
+    set_ok(&c, "time.mode=wall");
+    assert_int_equal(c.time.mode, SEG_TIMEMODE_WALL);
+    set_ok(&c, "time.mode=event");
+    assert_int_equal(c.time.mode, SEG_TIMEMODE_EVENT);
+    set_fails(&c, "time.mode=Wall", "--set time.mode=Wall: expected one of event, wall, "
+              "got 'Wall'");
+    static const struct { const char *name; int v; } lv[] = {
+        { "debug", SEG_LOGLVL_DEBUG }, { "info", SEG_LOGLVL_INFO },
+        { "warn", SEG_LOGLVL_WARN }, { "error", SEG_LOGLVL_ERROR },
+    };
+    for (size_t k = 0; k < sizeof lv / sizeof lv[0]; k++) {
+        snprintf(a, sizeof a, "log.level=%s", lv[k].name);
+        set_ok(&c, a);
+        assert_int_equal(c.log.level, lv[k].v);
+    }
+    set_fails(&c, "log.level=warning", "--set log.level=warning: expected one of debug, "
+              "info, warn, error, got 'warning'");
+    set_ok(&c, "log.format=json");
+    assert_int_equal(c.log.format, SEG_LOGFMT_JSON);
+    set_fails(&c, "log.format=text", "--set log.format=text: expected one of plain, "
+              "json, got 'text'");
+    set_ok(&c, "log.file=/var/log/segd.log");
+    set_ok(&c, "log.file=");
+    assert_string_equal(c.log.file, "");
+    set_ok(&c, "state.dir=/var/lib/segd");
+    assert_string_equal(c.state.dir, "/var/lib/segd");
+    set_ok(&c, "state.evict_after=400d");
+    assert_int_equal(c.state.evict_after, 400 * D);
+    set_ok(&c, "state.evict_after=0");
+    assert_int_equal(c.state.evict_after, 0);
+    set_ok(&c, "checkpoint.interval=1s");
+    set_fails(&c, "checkpoint.interval=0s", "--set checkpoint.interval=0s: out of range: "
+              "0s is not in [1s, 36500d]");
+    set_ok(&c, "shutdown_timeout=1h");
+    assert_int_equal(c.shutdown_timeout, H);
+    set_ok(&c, "shutdown_timeout=1s");
+    set_fails(&c, "shutdown_timeout=3601s", "--set shutdown_timeout=3601s: out of range: "
+              "3601s is not in [1s, 1h]");
+    set_fails(&c, "shutdown_timeout=0", "--set shutdown_timeout=0: out of range: 0 is "
+              "not in [1s, 1h]");
+    set_fails(&c, "kafka=1", "--set kafka=1: is a section, not a key (e.g. kafka.brokers)");
+    set_fails(&c, "kafka.embedded=1",
+              "--set kafka.embedded=1: is a section, not a key (e.g. kafka.embedded.partitions)");
+    set_fails(&c, "kafka.topics=x", "--set kafka.topics=x: unknown key");
+    set_fails(&c, "shutdown_timeout.x=1s", "--set shutdown_timeout.x=1s: unknown key");
+}
+
+static void test_check_topic(void **state)
+{
+    (void)state;
+    char why[256], name[300];
+    static const char *const ok[] = { "a", "events", "A.b_c-9", "...", "-", "_x", "a..b" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        if (seg_cfg_check_topic(ok[i], strlen(ok[i]), why, sizeof why) != 0)
+            fail_msg("%s: %s", ok[i], why);
+    }
+    memset(name, 'x', sizeof name);
+    assert_int_equal(seg_cfg_check_topic(name, 249, why, sizeof why), 0);
+    assert_int_equal(seg_cfg_check_topic(name, 250, why, sizeof why), -1);
+    assert_string_equal(why, "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is too "
+                             "long for a Kafka topic name (at most 249 bytes)");
+    assert_int_equal(seg_cfg_check_topic("", 0, why, sizeof why), -1);
+    assert_string_equal(why, "must not be empty");
+    assert_int_equal(seg_cfg_check_topic(".", 1, why, sizeof why), -1);
+    assert_string_equal(why, "'.' is not allowed as a Kafka topic name");
+    static const char *const bad[] = { "a b", "a/b", "a:b", "a,b", "a\tb", "\xc3\xa9", "a+b" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(seg_cfg_check_topic(bad[i], strlen(bad[i]), why, sizeof why), -1);
+        assert_non_null(strstr(why, NOT_A_TOPIC));
+    }
+    /* The length given is what counts, not a NUL. */
+    assert_int_equal(seg_cfg_check_topic("ab\0c", 4, why, sizeof why), -1);
+}
+
+/* ---- string maps ----------------------------------------------------------- */
+
+static int yload(seg_cfg_t *c, const char *yaml, char *err, size_t sz)
+{
+    return seg_cfg_load_buffer(c, "t.yaml", yaml, strlen(yaml), err, sz);
+}
+
+/* The load must fail with exactly want and leave the config untouched. */
+static void yload_fails(const char *yaml, const char *want)
+{
+    static seg_cfg_t c, before;
+    char err[2048] = "";
+    seg_cfg_defaults(&c);
+    memcpy(&before, &c, sizeof c);
+    assert_int_equal(yload(&c, yaml, err, sizeof err), -1);
+    if (strcmp(err, want) != 0) fail_msg("\n  want: %s\n  got:  %s", want, err);
+    assert_memory_equal(&before, &c, sizeof c);
+}
+
+static void test_strmap_yaml(void **state)
+{
+    (void)state;
+    static seg_cfg_t c;
+    char err[2048] = "";
+
+    /* Dotted sub-keys, values as text, positions of the sub-keys. */
+    seg_cfg_defaults(&c);
+    const char *y =
+        "kafka:\n"
+        "  consumer:\n"
+        "    fetch.min.bytes: 1\n"
+        "    \"isolation.level\": read_committed\n"
+        "    client.rack: ''\n"
+        "    debug: consumer,cgrp   # a comment\n"
+        "  producer: {linger.ms: 5, batch.size: '65536'}\n"
+        "routes: {}\n";
+    if (yload(&c, y, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+    assert_int_equal(c.kafka.consumer.n, 4);
+    assert_string_equal(c.kafka.consumer.e[0].key, "fetch.min.bytes");
+    assert_string_equal(c.kafka.consumer.e[0].val, "1");
+    assert_int_equal(c.kafka.consumer.e[0].line, 3);
+    assert_int_equal(c.kafka.consumer.e[0].col, 5);
+    assert_int_equal(c.kafka.consumer.e[0].src, SEG_CFG_SRC_FILE);
+    assert_string_equal(c.kafka.consumer.e[1].key, "isolation.level");
+    assert_string_equal(c.kafka.consumer.e[1].val, "read_committed");
+    assert_string_equal(c.kafka.consumer.e[2].val, "");
+    assert_string_equal(c.kafka.consumer.e[3].val, "consumer,cgrp");
+    assert_int_equal(c.kafka.producer.n, 2);
+    assert_string_equal(c.kafka.producer.e[1].key, "batch.size");
+    assert_string_equal(c.kafka.producer.e[1].val, "65536");
+    assert_int_equal(c.kafka.producer.e[1].line, 7);
+    assert_int_equal(c.kafka.producer.e[1].col, 28);
+    /* A map in the file replaces the default map: {} removes the route. */
+    assert_int_equal(c.routes.n, 0);
+
+    /* A file map replaces an earlier file's map too, and leaves the
+     * other maps alone. */
+    if (yload(&c, "routes:\n  vip: value -> A\nkafka: {consumer: {a.b: c}}\n", err,
+              sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.routes.n, 1);
+    assert_string_equal(c.routes.e[0].key, "vip");
+    assert_int_equal(c.kafka.consumer.n, 1);
+    assert_string_equal(c.kafka.consumer.e[0].key, "a.b");
+    assert_int_equal(c.kafka.producer.n, 2);
+    assert_int_equal(c.kafka.producer.e[0].src, SEG_CFG_SRC_EARLIER_FILE);
+    assert_int_equal(c.routes.e[0].src, SEG_CFG_SRC_FILE);
+
+    /* Exactly SEG_CFG_MAP_MAX entries, the longest sub-key and value. */
+    static char big[64 * 1024];
+    size_t o = (size_t)snprintf(big, sizeof big, "kafka:\n  producer:\n");
+    for (int i = 0; i < SEG_CFG_MAP_MAX - 2; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "    p%d: v%d\n", i, i);
+    o += (size_t)snprintf(big + o, sizeof big - o, "    %0127d: x\n", 7);
+    o += (size_t)snprintf(big + o, sizeof big - o, "    long: '%0255d'\n", 8);
+    seg_cfg_defaults(&c);
+    if (yload(&c, big, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(c.kafka.producer.n, SEG_CFG_MAP_MAX);
+    assert_int_equal(strlen(c.kafka.producer.e[30].key), 127);
+    assert_int_equal(strlen(c.kafka.producer.e[31].val), 255);
+    /* ... and one more is too many. */
+    snprintf(big + o, sizeof big - o, "    extra: x\n");
+    yload_fails(big, "t.yaml:35:5: key 'kafka.producer.extra': more than 32 entries in "
+                     "kafka.producer");
+
+    /* Errors name the key; a valid sub-key is shown whole, not cut. */
+    yload_fails("kafka:\n  consumer:\n    fetch:\n      min.bytes: 1\n",
+                "t.yaml:4:7: key 'kafka.consumer.fetch': expected a string, got a mapping "
+                "(a dotted sub-key is written whole, as 'a.b: value')");
+    yload_fails("kafka: {consumer: {linger.ms: [1]}}\n",
+                "t.yaml:1:31: key 'kafka.consumer.linger.ms': expected a string, got a list");
+    yload_fails("routes:\n  churn-alerts: null\n",
+                "t.yaml:2:17: key 'routes.churn-alerts': expected a string, got no value");
+    yload_fails("routes:\n  churn-alerts: ~\n",
+                "t.yaml:2:17: key 'routes.churn-alerts': expected a string, got no value");
+    yload_fails("kafka:\n  consumer:\n    sasl.oauthbearer.token.endpoint.url.which.is.long:\n",
+                "t.yaml:3:55: key 'kafka.consumer.sasl.oauthbearer.token.endpoint.url."
+                "which.is.long': expected a string, got no value");
+    yload_fails("kafka:\n  consumer:\n    a.b: 1\n    c: 2\n    a.b: 3\n",
+                "t.yaml:5:5: key 'kafka.consumer.a.b': duplicate key (first set at line 3)");
+    yload_fails("kafka:\n  consumer: {a: 1, a: 1}\n",
+                "t.yaml:2:20: key 'kafka.consumer.a': duplicate key (first set at line 2)");
+    yload_fails("kafka:\n  consumer:\n  producer: {}\n",
+                "t.yaml:2:12: key 'kafka.consumer': expected a mapping of sub-keys to "
+                "strings, got no value (write {} for none)");
+    yload_fails("routes: none\n",
+                "t.yaml:1:9: key 'routes': expected a mapping of sub-keys to strings, got 'none'");
+    yload_fails("routes: [a]\n",
+                "t.yaml:1:9: key 'routes': expected a mapping of sub-keys to strings, got a list");
+    yload_fails("kafka:\n  consumer: {}\n  consumer: {}\n",
+                "t.yaml:3:3: key 'kafka.consumer': duplicate key (first set at line 2)");
+    yload_fails("kafka:\n  consumer.fetch.min.bytes: 1\n",
+                "t.yaml:2:3: key 'kafka.consumer.fetch.min.bytes': dotted keys are not "
+                "allowed in YAML; nest one mapping per section (dots are for --set)");
+    yload_fails("kafka.consumer: {}\n",
+                "t.yaml:1:1: key 'kafka.consumer': dotted keys are not allowed in YAML; "
+                "nest one mapping per section (dots are for --set)");
+    yload_fails("routes.x: y\n",
+                "t.yaml:1:1: key 'routes.x': dotted keys are not allowed in YAML; "
+                "nest one mapping per section (dots are for --set)");
+    yload_fails("kafka:\n  producer:\n    'linger ms': 5\n",
+                "t.yaml:3:5: key 'kafka.producer.linger ms': sub-key 'linger ms': only "
+                "printable ASCII other than space, '=' and ';' is allowed");
+    yload_fails("routes:\n  a=b: x\n",
+                "t.yaml:2:3: key 'routes.a=b': sub-key 'a=b': only printable ASCII other "
+                "than space, '=' and ';' is allowed");
+    yload_fails("routes:\n  \"a;b\": x\n",
+                "t.yaml:2:3: key 'routes.a;b': sub-key 'a;b': only printable ASCII other "
+                "than space, '=' and ';' is allowed");
+    yload_fails("routes:\n  \"a\\tb\": x\n",
+                "t.yaml:2:3: key 'routes.a\\x09b': sub-key 'a\\x09b': only printable ASCII "
+                "other than space, '=' and ';' is allowed");
+    yload_fails("routes:\n  \"\\u00e9t\\u00e9\": x\n",
+                "t.yaml:2:3: key 'routes.\xc3\xa9t\xc3\xa9': sub-key '\xc3\xa9t\xc3\xa9': "
+                "only printable ASCII other than space, '=' and ';' is allowed");
+    yload_fails("routes:\n  '': x\n", "t.yaml:2:3: key 'routes.': empty sub-key");
+    yload_fails("routes:\n  \"a\\0b\": x\n",
+                "t.yaml:2:3: key 'routes.a': keys must not contain NUL bytes");
+    yload_fails("routes:\n  a: \"x\\0y\"\n",
+                "t.yaml:2:6: key 'routes.a': strings must not contain NUL bytes");
+    yload_fails("routes:\n  a: &v x\n",
+                "t.yaml:2:6: key 'routes.a': YAML anchors (&name) are not supported");
+    yload_fails("routes:\n  a: !!str x\n",
+                "t.yaml:2:6: key 'routes.a': YAML tags (!tag) are not supported");
+    yload_fails("routes:\n  [a]: x\n",
+                "t.yaml:2:3: key 'routes': keys must be plain names, got a list");
+    yload_fails("routes: &r {a: b}\n",
+                "t.yaml:1:9: key 'routes': YAML anchors (&name) are not supported");
+
+    char key[200], val[300], yaml[1024], want[1024];
+    memset(key, 'k', 128);
+    key[128] = '\0';
+    snprintf(yaml, sizeof yaml, "routes:\n  %s: x\n", key);
+    snprintf(want, sizeof want, "t.yaml:2:3: key 'routes.%.41s...': sub-key '%.48s...' is "
+             "too long (at most 127 bytes)", key, key);
+    yload_fails(yaml, want);
+    memset(val, 'v', 256);
+    val[256] = '\0';
+    snprintf(yaml, sizeof yaml, "routes:\n  x: %s\n", val);
+    snprintf(want, sizeof want, "t.yaml:2:6: key 'routes.x': '%.48s...' is too long (at "
+             "most 255 bytes)", val);
+    yload_fails(yaml, want);
+}
+
+static void test_strmap_set(void **state)
+{
+    (void)state;
+    static seg_cfg_t c;
+    char err[2048] = "";
+    seg_cfg_defaults(&c);
+
+    /* One entry: everything after "kafka.consumer." up to '=' is the sub-key. */
+    set_ok(&c, "kafka.consumer.fetch.min.bytes=1");
+    assert_int_equal(c.kafka.consumer.n, 1);
+    assert_string_equal(c.kafka.consumer.e[0].key, "fetch.min.bytes");
+    assert_string_equal(c.kafka.consumer.e[0].val, "1");
+    assert_int_equal(c.kafka.consumer.e[0].src, SEG_CFG_SRC_SET);
+    int i = seg_cfg_schema_find(seg_cfg_schema(), "kafka.consumer");
+    assert_int_equal(c.origin.key[i].src, SEG_CFG_SRC_SET);
+    /* The value is verbatim: spaces, commas, '>', '=' and ';'. */
+    set_ok(&c, "routes.churn-alerts=lifecycle -> at_risk");
+    set_ok(&c, "routes.vip=value from B,C -> A");
+    set_ok(&c, "kafka.producer.sasl.oauthbearer.config=a=b; c=d");
+    assert_int_equal(c.routes.n, 2);
+    assert_string_equal(c.routes.e[0].val, "lifecycle -> at_risk");
+    assert_string_equal(c.routes.e[1].key, "vip");
+    assert_string_equal(c.routes.e[1].val, "value from B,C -> A");
+    assert_string_equal(c.kafka.producer.e[0].key, "sasl.oauthbearer.config");
+    assert_string_equal(c.kafka.producer.e[0].val, "a=b; c=d");
+    set_ok(&c, "kafka.consumer.client.rack=");
+    assert_string_equal(c.kafka.consumer.e[1].val, "");
+
+    /* --set replaces the file's value in place; the rest keep their file
+     * positions. */
+    seg_cfg_defaults(&c);
+    const char *y = "kafka:\n  consumer:\n    fetch.min.bytes: 1\n    check.crcs: true\n";
+    if (yload(&c, y, err, sizeof err) != 0) fail_msg("%s", err);
+    set_ok(&c, "kafka.consumer.fetch.min.bytes=65536");
+    assert_int_equal(c.kafka.consumer.n, 2);
+    assert_string_equal(c.kafka.consumer.e[0].key, "fetch.min.bytes");
+    assert_string_equal(c.kafka.consumer.e[0].val, "65536");
+    assert_int_equal(c.kafka.consumer.e[0].src, SEG_CFG_SRC_SET);
+    assert_int_equal(c.kafka.consumer.e[1].src, SEG_CFG_SRC_FILE);
+    assert_int_equal(c.kafka.consumer.e[1].line, 4);
+
+    /* The whole map: "sub=value;sub=value", with \; and \\ in values. */
+    set_ok(&c, "kafka.producer=linger.ms=5;compression.type=lz4");
+    assert_int_equal(c.kafka.producer.n, 2);
+    assert_string_equal(c.kafka.producer.e[1].key, "compression.type");
+    assert_string_equal(c.kafka.producer.e[1].val, "lz4");
+    assert_int_equal(c.kafka.producer.e[1].src, SEG_CFG_SRC_SET);
+    set_ok(&c, "kafka.producer=a=x\\;y;b=c\\\\d;c=e\\f;d=;e=1=2");
+    assert_int_equal(c.kafka.producer.n, 5);
+    assert_string_equal(c.kafka.producer.e[0].val, "x;y");
+    assert_string_equal(c.kafka.producer.e[1].val, "c\\d");
+    assert_string_equal(c.kafka.producer.e[2].val, "e\\f");
+    assert_string_equal(c.kafka.producer.e[3].val, "");
+    assert_string_equal(c.kafka.producer.e[4].val, "1=2");
+    set_ok(&c, "routes=");
+    assert_int_equal(c.routes.n, 0);
+    set_ok(&c, "kafka.consumer=");
+    assert_int_equal(c.kafka.consumer.n, 0);
+
+    /* Limits: 32 entries, then replacing is still fine, adding is not. */
+    seg_cfg_defaults(&c);
+    char a[8192], want[8192];
+    size_t o = (size_t)snprintf(a, sizeof a, "routes=");
+    for (int k = 0; k < SEG_CFG_MAP_MAX; k++)
+        o += (size_t)snprintf(a + o, sizeof a - o, "%sr%d=lifecycle", k ? ";" : "", k);
+    set_ok(&c, a);
+    assert_int_equal(c.routes.n, SEG_CFG_MAP_MAX);
+    set_ok(&c, "routes.r0=value");
+    assert_string_equal(c.routes.e[0].val, "value");
+    set_fails(&c, "routes.r32=value", "--set routes.r32=value: more than 32 entries");
+    snprintf(a + o, sizeof a - o, ";r32=x");
+    snprintf(want, sizeof want, "--set routes=%.48s...: entry 33: more than 32 entries",
+             a + strlen("routes="));
+    set_fails(&c, a, want);
+
+    seg_cfg_defaults(&c);
+    char key[200], val[300];
+    memset(key, 'k', 128);
+    key[128] = '\0';
+    memset(val, 'v', 256);
+    val[256] = '\0';
+    snprintf(a, sizeof a, "kafka.consumer.%s=1", key);
+    snprintf(want, sizeof want, "--set %.48s...: sub-key '%.48s...' is too long (at most "
+             "127 bytes)", a, key);
+    set_fails(&c, a, want);
+    key[127] = '\0';
+    snprintf(a, sizeof a, "kafka.consumer.%s=1", key);
+    set_ok(&c, a);
+    snprintf(a, sizeof a, "routes.x=%s", val);
+    snprintf(want, sizeof want, "--set routes.x=%.48s...: '%.48s...' is too long (at most "
+             "255 bytes)", val, val);
+    set_fails(&c, a, want);
+    val[255] = '\0';
+    snprintf(a, sizeof a, "routes.x=%s", val);
+    set_ok(&c, a);
+    /* A known key is echoed whole however long it is; only the value is cut. */
+    snprintf(a, sizeof a, "kafka.consumer.%s=%s", key, "x");
+    set_ok(&c, a);
+
+    seg_cfg_defaults(&c);
+    set_fails(&c, "kafka.consumer.=1", "--set kafka.consumer.=1: empty sub-key");
+    set_fails(&c, "kafka.consumer.a b=1", "--set kafka.consumer.a b=1: sub-key 'a b': only "
+              "printable ASCII other than space, '=' and ';' is allowed");
+    set_fails(&c, "kafka.consumer.a;b=1", "--set kafka.consumer.a;b=1: sub-key 'a;b': only "
+              "printable ASCII other than space, '=' and ';' is allowed");
+    set_fails(&c, "kafka.consumer.x", "--set kafka.consumer.x: expected key=value");
+    set_fails(&c, "kafka.consumerx.a=1", "--set kafka.consumerx.a=1: unknown key");
+    set_fails(&c, "routes=a", "--set routes=a: entry 1: expected sub-key=value, got 'a'");
+    set_fails(&c, "routes=a=1;", "--set routes=a=1;: entry 2: expected sub-key=value, got ''");
+    set_fails(&c, "routes=a=1;;b=2", "--set routes=a=1;;b=2: entry 2: expected "
+              "sub-key=value, got ''");
+    set_fails(&c, "routes=a=1;a=2", "--set routes=a=1;a=2: entry 2: duplicate sub-key 'a'");
+    set_fails(&c, "routes=a b=1", "--set routes=a b=1: entry 1: sub-key 'a b': only "
+              "printable ASCII other than space, '=' and ';' is allowed");
+    set_fails(&c, "routes==1", "--set routes==1: entry 1: empty sub-key");
+    set_fails(&c, "routes=a=1; b=2", "--set routes=a=1; b=2: entry 2: sub-key ' b': only "
+              "printable ASCII other than space, '=' and ';' is allowed");
+    /* 255 bytes after unescaping is the limit, not 255 bytes of text. */
+    o = (size_t)snprintf(a, sizeof a, "routes=x=");
+    for (int k = 0; k < 255; k++) o += (size_t)snprintf(a + o, sizeof a - o, "\\;");
+    set_ok(&c, a);
+    assert_int_equal(strlen(c.routes.e[0].val), 255);
+    snprintf(a + o, sizeof a - o, "z");
+    /* Messages echo the text as written, backslashes escaped, cut after
+     * 48 bytes: of the whole value for the --set echo, of the entry's
+     * value for the reason. */
+    o = (size_t)snprintf(want, sizeof want, "--set routes=x=");
+    for (int k = 0; k < 23; k++) o += (size_t)snprintf(want + o, sizeof want - o, "\\x5c;");
+    o += (size_t)snprintf(want + o, sizeof want - o, "...: entry 1: '");
+    for (int k = 0; k < 24; k++) o += (size_t)snprintf(want + o, sizeof want - o, "\\x5c;");
+    snprintf(want + o, sizeof want - o, "...' is too long (at most 255 bytes)");
+    set_fails(&c, a, want);
+}
+
+static void test_strmap_format(void **state)
+{
+    (void)state;
+    static seg_cfg_t c, d;
+    char buf[4096], a[4200];
+    const seg_cfg_schema_t *s = seg_cfg_schema();
+    int r = seg_cfg_schema_find(s, "kafka.producer");
+    seg_cfg_defaults(&c);
+    seg_cfg_defaults(&d);
+    set_ok(&c, "kafka.producer.a.b=x;y");
+    set_ok(&c, "kafka.producer.w=C:\\dir\\f;g\\");
+    set_ok(&c, "kafka.producer.e=");
+    set_ok(&c, "kafka.producer.f=lifecycle from a,b -> c,d");
+    size_t need = seg_cfg_format_value(s, &c, (size_t)r, buf, sizeof buf);
+    assert_string_equal(buf, "a.b=x\\;y;w=C:\\\\dir\\\\f\\;g\\\\;e=;f=lifecycle from a,b -> c,d");
+    assert_int_equal(need, strlen(buf));
+    snprintf(a, sizeof a, "kafka.producer=%s", buf);
+    set_ok(&d, a);
+    assert_int_equal(d.kafka.producer.n, 4);
+    for (unsigned k = 0; k < 4; k++) {
+        assert_string_equal(d.kafka.producer.e[k].key, c.kafka.producer.e[k].key);
+        assert_string_equal(d.kafka.producer.e[k].val, c.kafka.producer.e[k].val);
+    }
+    /* snprintf-style: cut but terminated, and the full length returned. */
+    char small[8];
+    assert_int_equal(seg_cfg_format_value(s, &c, (size_t)r, small, sizeof small), need);
+    assert_string_equal(small, "a.b=x\\;");
+    assert_int_equal(seg_cfg_format_value(s, &c, (size_t)r, NULL, 0), need);
+    r = seg_cfg_schema_find(s, "kafka.consumer");
+    assert_int_equal(seg_cfg_format_value(s, &c, (size_t)r, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+}
+
+static void test_where(void **state)
+{
+    (void)state;
+    static seg_cfg_t c;
+    char buf[1024], err[1024];
+    seg_cfg_defaults(&c);
+    assert_int_equal(seg_cfg_where(&c, "kafka.brokers", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "default");
+    assert_int_equal(seg_cfg_where(&c, "routes", &c.routes.e[0], buf, sizeof buf), 0);
+    assert_string_equal(buf, "default");
+    assert_int_equal(seg_cfg_where(&c, "routes.churn-alerts", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "default");
+
+    const char *y =
+        "kafka:\n"
+        "  brokers: a:1\n"
+        "  consumer:\n"
+        "    check.crcs: 'true'\n"
+        "    fetch.min.bytes: 1\n";
+    if (seg_cfg_load_buffer(&c, "config/segd.yaml", y, strlen(y), err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(seg_cfg_where(&c, "kafka.brokers", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "config/segd.yaml:2:12");
+    const seg_cfg_mapentry_t *e = seg_cfg_map_find(&c.kafka.consumer, "fetch.min.bytes");
+    assert_non_null(e);
+    assert_ptr_equal(e, &c.kafka.consumer.e[1]);
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer", e, buf, sizeof buf), 0);
+    assert_string_equal(buf, "config/segd.yaml:5:5");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer.fetch.min.bytes", NULL, buf,
+                                   sizeof buf), 0);
+    assert_string_equal(buf, "config/segd.yaml:5:5");
+    /* The map as a whole: where its mapping starts. */
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "config/segd.yaml:4:5");
+    assert_int_equal(seg_cfg_where(&c, "metrics.listen", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "default");
+
+    /* The message form daemon code builds with it. */
+    char msg[1200];
+    seg_cfg_where(&c, "kafka.consumer", e, buf, sizeof buf);
+    snprintf(msg, sizeof msg, "%s: key 'kafka.consumer.%s': librdkafka rejects it", buf, e->key);
+    assert_string_equal(msg, "config/segd.yaml:5:5: key 'kafka.consumer.fetch.min.bytes': "
+                             "librdkafka rejects it");
+
+    set_ok(&c, "kafka.consumer.fetch.min.bytes=2");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer", e, buf, sizeof buf), 0);
+    assert_string_equal(buf, "--set");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "--set");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer.check.crcs", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "config/segd.yaml:4:5");
+    set_ok(&c, "log.level=debug");
+    assert_int_equal(seg_cfg_where(&c, "log.level", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "--set");
+
+    /* After a second file, positions in the first are not misattributed. */
+    if (seg_cfg_load_buffer(&c, "other.yaml", "", 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(seg_cfg_where(&c, "kafka.brokers", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "earlier file");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer.check.crcs", NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "earlier file");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer.fetch.min.bytes", NULL, buf,
+                                   sizeof buf), 0);
+    assert_string_equal(buf, "--set");
+
+    /* Unknown keys and entries. */
+    strcpy(buf, "junk");
+    assert_int_equal(seg_cfg_where(&c, "kafka.nope", NULL, buf, sizeof buf), -1);
+    assert_string_equal(buf, "");
+    assert_int_equal(seg_cfg_where(&c, "kafka.consumer.nope", NULL, buf, sizeof buf), -1);
+    assert_int_equal(seg_cfg_where(&c, "kafka", NULL, buf, sizeof buf), -1);
+    assert_int_equal(seg_cfg_where(&c, NULL, NULL, buf, sizeof buf), -1);
+    /* A small buffer is cut but terminated. */
+    char small[6];
+    seg_cfg_defaults(&c);
+    if (seg_cfg_load_buffer(&c, "config/segd.yaml", y, strlen(y), err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(seg_cfg_where(&c, "kafka.brokers", NULL, small, sizeof small), 0);
+    assert_string_equal(small, "confi");
+
+    assert_null(seg_cfg_map_find(&c.kafka.consumer, "fetch.min"));
+    assert_null(seg_cfg_map_find(&c.kafka.producer, "fetch.min.bytes"));
+    assert_null(seg_cfg_map_find(NULL, "x"));
+}
+
+/* ---- topic roles ------------------------------------------------------------ */
+
+static void test_validate_topics(void **state)
+{
+    (void)state;
+    static seg_cfg_t c;
+    char err[1024];
+
+    seg_cfg_defaults(&c);
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+    set_ok(&c, "kafka.output_topic=events");
+    validate_fails(&c, "--set kafka.output_topic: topic 'events' is also "
+                       "kafka.input_topics item 1" TOPICS_DIFFER);
+
+    /* The key assigned last is blamed. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.dlq_topic=transitions");
+    validate_fails(&c, "--set kafka.dlq_topic: topic 'transitions' is also "
+                       "kafka.output_topic" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.dlq_topic=x");
+    set_ok(&c, "kafka.output_topic=x");
+    validate_fails(&c, "--set kafka.output_topic: topic 'x' is also kafka.dlq_topic"
+                       TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.output_topic=x");
+    set_ok(&c, "kafka.dlq_topic=x");
+    validate_fails(&c, "--set kafka.dlq_topic: topic 'x' is also kafka.output_topic"
+                       TOPICS_DIFFER);
+
+    /* An explicit changelog topic. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.changelog_topic=events-dlq");
+    validate_fails(&c, "--set kafka.changelog_topic: topic 'events-dlq' is also "
+                       "kafka.dlq_topic" TOPICS_DIFFER);
+    set_ok(&c, "kafka.changelog_topic=events");
+    validate_fails(&c, "--set kafka.changelog_topic: topic 'events' is also "
+                       "kafka.input_topics item 1" TOPICS_DIFFER);
+    set_ok(&c, "kafka.changelog_topic=segd-state");
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+
+    /* The changelog named after the group. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.output_topic=segd-changelog");
+    validate_fails(&c, "--set kafka.output_topic: topic 'segd-changelog' is also the "
+                       "changelog topic (kafka.group_id + \"-changelog\")" TOPICS_DIFFER);
+    set_ok(&c, "kafka.group_id=other");
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+    set_ok(&c, "kafka.group_id=segd");
+    validate_fails(&c, "--set kafka.group_id: the changelog topic 'segd-changelog' "
+                       "(kafka.group_id + \"-changelog\", as kafka.changelog_topic is "
+                       "empty) is also kafka.output_topic" TOPICS_DIFFER);
+    set_ok(&c, "kafka.changelog_topic=state");
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+
+    /* A group id that cannot name a topic needs an explicit changelog. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.group_id=segd eu");
+    validate_fails(&c, "--set kafka.group_id: with kafka.changelog_topic empty the "
+                       "changelog topic is kafka.group_id + \"-changelog\", but 'segd "
+                       "eu-changelog' " NOT_A_TOPIC "; set kafka.changelog_topic");
+    set_ok(&c, "kafka.changelog_topic=segd-eu-changelog");
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+    seg_cfg_defaults(&c);
+    char a[400], g[300];
+    memset(g, 'g', 239);
+    g[239] = '\0';
+    snprintf(a, sizeof a, "kafka.group_id=%s", g);     /* 239 + 10 = 249: fits */
+    set_ok(&c, a);
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+    snprintf(a, sizeof a, "kafka.group_id=%sg", g);
+    set_ok(&c, a);
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is too long for a Kafka topic name (at most 249 bytes); "
+                                "set kafka.changelog_topic"));
+
+    /* Input topics are distinct. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.input_topics=a,b,a");
+    validate_fails(&c, "--set kafka.input_topics: item 3 ('a') is also kafka.input_topics "
+                       "item 1" TOPICS_DIFFER);
+
+    /* Route topics: valid names, no other role. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes.events=lifecycle");
+    validate_fails(&c, "--set routes.events: topic 'events' is also kafka.input_topics "
+                       "item 1" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "kafka.input_topics=orders,churn-alerts");
+    validate_fails(&c, "--set kafka.input_topics: item 2 ('churn-alerts') is also the "
+                       "route topic routes.churn-alerts" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes.transitions=lifecycle");
+    validate_fails(&c, "--set routes.transitions: topic 'transitions' is also "
+                       "kafka.output_topic" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes.segd-changelog=lifecycle");
+    validate_fails(&c, "--set routes.segd-changelog: topic 'segd-changelog' is also the "
+                       "changelog topic (kafka.group_id + \"-changelog\")" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes.alerts/churn=lifecycle");
+    validate_fails(&c, "--set routes.alerts/churn: 'alerts/churn' " NOT_A_TOPIC);
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes..=lifecycle");
+    validate_fails(&c, "--set routes..: '.' is not allowed as a Kafka topic name");
+    /* The filter itself is the route module's business. */
+    seg_cfg_defaults(&c);
+    set_ok(&c, "routes.churn-alerts=not a filter");
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+
+    /* In the file, the entry's own position. */
+    seg_cfg_defaults(&c);
+    const char *y = "routes:\n  a: lifecycle\n  events: value\n";
+    assert_int_equal(seg_cfg_load_buffer(&c, "t.yaml", y, strlen(y), err, sizeof err), 0);
+    validate_fails(&c, "t.yaml:3:3: key 'routes.events': topic 'events' is also "
+                       "kafka.input_topics item 1" TOPICS_DIFFER);
+    /* A later --set of the other key moves the blame there. */
+    set_ok(&c, "kafka.input_topics=events");
+    validate_fails(&c, "--set kafka.input_topics: item 1 ('events') is also the route "
+                       "topic routes.events" TOPICS_DIFFER);
+}
+
+static void test_validate_hand_built_daemon(void **state)
+{
+    (void)state;
+    static seg_cfg_t c;
+    seg_cfg_defaults(&c);
+    strcpy(c.kafka.dlq_topic, "transitions");
+    /* Both at their defaults: the later role is blamed, no position. */
+    validate_fails(&c, "key 'kafka.dlq_topic': topic 'transitions' is also "
+                       "kafka.output_topic" TOPICS_DIFFER);
+    seg_cfg_defaults(&c);
+    strcpy(c.kafka.output_topic, "a b");
+    validate_fails(&c, "key 'kafka.output_topic': 'a b' " NOT_A_TOPIC);
+    seg_cfg_defaults(&c);
+    strcpy(c.metrics.listen, "nowhere");
+    validate_fails(&c, "key 'metrics.listen': expected host:port, :port or off, got 'nowhere'");
+    seg_cfg_defaults(&c);
+    c.kafka.input_topics.n = 0;
+    validate_fails(&c, "key 'kafka.input_topics': expected a list of 1 to 16 strings, "
+                       "got 0 items");
+    seg_cfg_defaults(&c);
+    c.time.mode = 2;
+    validate_fails(&c, "key 'time.mode': invalid value #2");
+    seg_cfg_defaults(&c);
+    c.log.level = -1;
+    validate_fails(&c, "key 'log.level': invalid value #-1");
+    seg_cfg_defaults(&c);
+    c.time.lateness = -1;
+    validate_fails(&c, "key 'time.lateness': out of range: -1s is not in [0, 30d]");
+    seg_cfg_defaults(&c);
+    c.shutdown_timeout = 0;
+    validate_fails(&c, "key 'shutdown_timeout': out of range: 0 is not in [1s, 1h]");
+
+    /* String maps. */
+    seg_cfg_defaults(&c);
+    c.routes.n = SEG_CFG_MAP_MAX + 1;
+    validate_fails(&c, "key 'routes': more than 32 entries (33)");
+    seg_cfg_defaults(&c);
+    memcpy(&c.routes.e[1], &c.routes.e[0], sizeof c.routes.e[0]);
+    c.routes.n = 2;
+    validate_fails(&c, "key 'routes': entry 2: duplicate sub-key 'churn-alerts'");
+    seg_cfg_defaults(&c);
+    c.routes.e[0].key[0] = '\0';
+    validate_fails(&c, "key 'routes': entry 1: empty sub-key");
+    seg_cfg_defaults(&c);
+    strcpy(c.kafka.consumer.e[0].key, "a b");
+    c.kafka.consumer.n = 1;
+    validate_fails(&c, "key 'kafka.consumer': entry 1: sub-key 'a b': only printable "
+                       "ASCII other than space, '=' and ';' is allowed");
+    seg_cfg_defaults(&c);
+    memset(c.routes.e[0].key, 'x', sizeof c.routes.e[0].key);
+    validate_fails(&c, "key 'routes': entry 1: string is not terminated");
+    seg_cfg_defaults(&c);
+    memset(c.routes.e[0].val, 'x', sizeof c.routes.e[0].val);
+    validate_fails(&c, "key 'routes': entry 1: string is not terminated");
+    /* Entries beyond n are not looked at. */
+    seg_cfg_defaults(&c);
+    memset(c.routes.e[5].key, 'x', sizeof c.routes.e[5].key);
+    char err[512];
+    assert_int_equal(seg_cfg_validate(&c, err, sizeof err), 0);
+}
+
+static void test_schema_check_strmap_rows(void **state)
+{
+    (void)state;
+    char err[512];
+    typedef struct { seg_cfg_strmap_t m; seg_cfg_strlist_t l; int64_t x;
+                     seg_cfg_origins_t origin; } y_t;
+#define SCHEMA(rows) { rows, sizeof rows / sizeof rows[0], sizeof(y_t), offsetof(y_t, origin) }
+    static const seg_cfg_key_t ok[] = {
+        SEG_CFG_KEY_STRMAP(y_t, "a.m", m, "k=v;k2=v w", "d"),
+    };
+    static const seg_cfg_key_t wrongfield[] = {
+        SEG_CFG_KEY_STRMAP(y_t, "a.m", l, "", "d"),
+    };
+    static const seg_cfg_key_t baddef[] = {
+        SEG_CFG_KEY_STRMAP(y_t, "a.m", m, "k=v;k=w", "d"),
+    };
+    static const seg_cfg_key_t sect[] = {
+        SEG_CFG_KEY_STRMAP(y_t, "a.m", m, "", "d"),
+        SEG_CFG_KEY_INT(y_t, "a.m.x", x, 0, 9, "1", "d"),
+    };
+    seg_cfg_schema_t s = SCHEMA(ok);
+    if (seg_cfg_schema_check(&s, err, sizeof err) != 0) fail_msg("%s", err);
+    const struct { seg_cfg_schema_t s; const char *want; } cases[] = {
+        { SCHEMA(wrongfield), "key 'a.m': field size 4100, type needs 12676" },
+        { SCHEMA(baddef), "key 'a.m': default 'k=v;k=w' is invalid: entry 2: duplicate "
+                          "sub-key 'k'" },
+        { SCHEMA(sect), "key 'a.m': is both a key and a section" },
+    };
+#undef SCHEMA
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(seg_cfg_schema_check(&cases[i].s, err, sizeof err), -1);
+        assert_string_equal(err, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1069,6 +2056,16 @@ int main(void)
         cmocka_unit_test(test_string_types_set),
         cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_schema_check_catches_bad_rows),
+        cmocka_unit_test(test_good_daemon_keys_block_and_flow),
+        cmocka_unit_test(test_set_daemon_keys),
+        cmocka_unit_test(test_check_topic),
+        cmocka_unit_test(test_strmap_yaml),
+        cmocka_unit_test(test_strmap_set),
+        cmocka_unit_test(test_strmap_format),
+        cmocka_unit_test(test_where),
+        cmocka_unit_test(test_validate_topics),
+        cmocka_unit_test(test_validate_hand_built_daemon),
+        cmocka_unit_test(test_schema_check_strmap_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
