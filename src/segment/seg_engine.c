@@ -147,6 +147,8 @@ static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t caus
             .dim = (seg_dim_t)d,
             .from = seg_dim_value_name((seg_dim_t)d, c->last[d]),
             .to = seg_dim_value_name((seg_dim_t)d, v[d]),
+            .from_code = c->last[d],
+            .to_code = v[d],
             .at = t,
             .cause = cause,
             .features = &f,

@@ -37,6 +37,8 @@ typedef struct seg_transition {
     seg_dim_t             dim;
     const char           *from;            /* NULL = no previous value */
     const char           *to;
+    uint8_t               from_code;       /* value codes of seg_dims.h */
+    uint8_t               to_code;
     int64_t               at;              /* epoch seconds */
     seg_cause_t           cause;
     const seg_features_t *features;        /* at `at` */

@@ -1,0 +1,881 @@
+/*
+ * seg_run: the daemon loop, in the shape of librdkafka's examples/consumer.c.
+ *
+ *   poll a batch of records -> decode -> fold (the customer's own deadlines
+ *   first) -> produce transitions -> serve delivery reports -> advance the
+ *   watermark (everyone else's deadlines) -> store completed offsets
+ *
+ * Everything runs on the main thread: the rebalance, delivery-report and
+ * error callbacks are served from inside rd_kafka_consumer_poll() and
+ * rd_kafka_poll(), so engines are never touched concurrently. The only
+ * other thread is libmicrohttpd's, which reads atomic metrics.
+ *
+ * Delivery bookkeeping: each input record gets a token in its partition's
+ * seg_inflight; every message produced for it (transitions, routed copies,
+ * the DLQ copy) holds the token, and its delivery report releases it. A
+ * failed delivery with a retriable error is produced again from the main
+ * loop (librdkafka has already retried it until message.timeout.ms); a
+ * non-retriable or fatal one stops the daemon loudly without storing the
+ * offset, so the record is processed again after a restart.
+ */
+#include "cmd/seg_run.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "event/seg_decode.h"
+#include "io/seg_http.h"
+#include "io/seg_kafka.h"
+#include "publish/seg_inflight.h"
+#include "publish/seg_route.h"
+#include "publish/seg_tjson.h"
+#include "segment/seg_engine.h"
+#include "time/seg_watermark.h"
+#include "util/seg_log.h"
+#include "util/seg_metrics.h"
+
+#define MAX_SLOTS     1024
+#define NO_SLOT       0xffffu        /* opaque slot of time-fired messages */
+#define BATCH_MAX     10000          /* records per loop turn */
+#define READY_LAG     1000           /* "caught up": at most this many behind */
+
+static volatile sig_atomic_t g_stop, g_reopen;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP) g_reopen = 1;
+    else g_stop = 1;
+}
+
+typedef struct slot {
+    bool             used;
+    char             topic[256];
+    int32_t          partition;
+    seg_engine_t    *engine;
+    seg_inflight_t  *inflight;
+    int64_t          next_offset;     /* one past the last record consumed */
+    seg_gauge_t     *lag;
+} slot_t;
+
+typedef struct retry {               /* a delivery to produce again */
+    struct retry      *next;
+    rd_kafka_topic_t  *rkt;
+    void              *key, *val;
+    size_t             klen, vlen;
+    rd_kafka_headers_t *hdrs;
+    void              *opaque;
+} retry_t;
+
+typedef struct daemon {
+    const seg_cfg_t      *cfg;
+    seg_kafka_embedded_t *embedded;
+    rd_kafka_t           *consumer, *producer;
+    rd_kafka_topic_t     *out_rkt, *dlq_rkt, **route_rkt;
+    seg_routes_t         *routes;
+    seg_decoder_t        *dec;
+    seg_watermark_t      *wm;
+    slot_t                slots[MAX_SLOTS];
+    unsigned              last_slot;
+    /* The record being processed: what emitted messages are charged to. */
+    unsigned              cur_slot;
+    uint64_t              cur_token;
+    retry_t              *retries, **retries_tail;
+    int                   fatal;
+    char                  fatal_msg[512];
+    /* metrics */
+    seg_metrics_t        *metrics;
+    seg_http_t           *http;
+    seg_counter_t        *ev_by_type[4];
+    seg_counter_t        *rej_by_reason[SEG_REJ__COUNT];
+    seg_counter_t        *tr_by_value[SEG_DIM__COUNT][128];
+    seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
+    seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
+    int64_t               last_tick_ms;
+} daemon_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_fatal(daemon_t *d, const char *fmt, const char *a, const char *b)
+{
+    if (d->fatal) return;
+    d->fatal = 1;
+    snprintf(d->fatal_msg, sizeof d->fatal_msg, fmt, a, b);
+    seg_log(SEG_LOG_ERROR, "kafka", "%s", d->fatal_msg);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static seg_counter_t *counter1(daemon_t *d, const char *name, const char *help,
+                               const char *lname, const char *lval)
+{
+    char err[256];
+    seg_label_t l = { lname, lval };
+    seg_counter_t *c = seg_metrics_counter(d->metrics, name, help, lname ? &l : NULL,
+                                           lname ? 1 : 0, err, sizeof err);
+    if (!c) seg_log(SEG_LOG_WARN, "metrics", "%s", err);
+    return c;
+}
+
+static seg_gauge_t *gauge0(daemon_t *d, const char *name, const char *help)
+{
+    char err[256];
+    seg_gauge_t *g = seg_metrics_gauge(d->metrics, name, help, NULL, 0, err, sizeof err);
+    if (!g) seg_log(SEG_LOG_WARN, "metrics", "%s", err);
+    return g;
+}
+
+static void count(seg_counter_t *c, uint64_t n)
+{
+    if (c) seg_counter_add(c, n);
+}
+
+static void collect_rss(seg_metrics_t *m, void *opaque)
+{
+    (void)m;
+    seg_gauge_t *rss = opaque;
+    if (rss) seg_gauge_set(rss, seg_metrics_process_rss());
+}
+
+static int metrics_init(daemon_t *d)
+{
+    d->metrics = seg_metrics_new();
+    if (!d->metrics) return -1;
+    static const char *const types[] = { NULL, "purchase", "refund", "contact" };
+    for (int t = 1; t <= 3; t++)
+        d->ev_by_type[t] = counter1(d, "segd_events_total", "Events folded, by type.",
+                                    "type", types[t]);
+    d->produce_errors = counter1(d, "segd_produce_errors_total",
+                                 "Failed deliveries (each retried or fatal).", NULL, NULL);
+    d->commit_errors = counter1(d, "segd_commit_errors_total",
+                                "Failed offset commits.", NULL, NULL);
+    d->dlq_total = counter1(d, "segd_dlq_total", "Records delivered to the DLQ topic.", NULL, NULL);
+    d->delivered = counter1(d, "segd_messages_delivered_total",
+                            "Messages (transitions, routed copies, DLQ) acknowledged by Kafka.",
+                            NULL, NULL);
+    d->customers = gauge0(d, "segd_customers", "Customers held in memory.");
+    d->watermark = gauge0(d, "segd_watermark_seconds",
+                          "Event-time watermark (Unix seconds) deadlines have fired up to.");
+    d->assigned = gauge0(d, "segd_assigned_partitions", "Input partitions assigned.");
+    d->inflight_g = gauge0(d, "segd_inflight_records",
+                           "Input records waiting for their deliveries.");
+    seg_gauge_t *rss = gauge0(d, "segd_process_rss_bytes", "Resident set size of segd.");
+    seg_metrics_set_collect(d->metrics, collect_rss, rss);
+    return 0;
+}
+
+static seg_counter_t *rej_counter(daemon_t *d, seg_reject_t r)
+{
+    if (!d->rej_by_reason[r])
+        d->rej_by_reason[r] = counter1(d, "segd_events_rejected_total",
+                                       "Records rejected, by reason (see docs/events.md).",
+                                       "reason", seg_reject_name(r));
+    return d->rej_by_reason[r];
+}
+
+static seg_counter_t *tr_counter(daemon_t *d, const seg_transition_t *t)
+{
+    seg_counter_t **c = &d->tr_by_value[t->dim][t->to_code & 127];
+    if (!*c) {
+        char err[256];
+        seg_label_t l[2] = { { "dimension", seg_dim_name(t->dim) }, { "to", t->to } };
+        *c = seg_metrics_counter(d->metrics, "segd_transitions_total",
+                                 "Transitions published, by dimension and new value.",
+                                 l, 2, err, sizeof err);
+    }
+    return *c;
+}
+
+/* ---- producing ---------------------------------------------------------- */
+
+/* Produces one message; on a full queue serves delivery reports and
+ * retries, as librdkafka's examples do. Takes ownership of hdrs. */
+static int produce(daemon_t *d, rd_kafka_topic_t *rkt, const void *key, size_t klen,
+                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (hdrs)
+            err = rd_kafka_producev(d->producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
+                                    RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(d->producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        if (!err) return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->fatal) {
+            rd_kafka_poll(d->producer, 10);
+            continue;
+        }
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        set_fatal(d, "cannot produce to '%s': %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+        return -1;
+    }
+}
+
+/* Charges one more outstanding message to the current record. */
+static void *charge(daemon_t *d)
+{
+    if (d->cur_slot == NO_SLOT) return seg_inflight_pack(NO_SLOT, 0);
+    seg_inflight_hold(d->slots[d->cur_slot].inflight, d->cur_token);
+    return seg_inflight_pack(d->cur_slot, d->cur_token);
+}
+
+static void uncharge(daemon_t *d, void *opaque)
+{
+    unsigned s = seg_inflight_slot(opaque);
+    if (s != NO_SLOT && s < MAX_SLOTS && d->slots[s].used)
+        seg_inflight_release(d->slots[s].inflight, seg_inflight_token(opaque));
+}
+
+static int emit(void *opaque, const seg_transition_t *t)
+{
+    daemon_t *d = opaque;
+    char buf[SEG_TJSON_MAX];
+    size_t n = seg_tjson_encode(t, d->cfg->output.features, buf);
+    count(tr_counter(d, t), 1);
+    void *op = charge(d);
+    if (produce(d, d->out_rkt, t->customer_id, t->customer_id_len, buf, n, NULL, op) != 0) {
+        uncharge(d, op);
+        return -1;
+    }
+    for (size_t i = 0; i < seg_routes_count(d->routes); i++) {
+        if (!seg_routes_match(d->routes, i, t)) continue;
+        op = charge(d);
+        if (produce(d, d->route_rkt[i], t->customer_id, t->customer_id_len, buf, n, NULL, op)) {
+            uncharge(d, op);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool retriable(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Delivery reports, served from rd_kafka_poll(producer) on the main thread. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    daemon_t *d = opaque;
+    if (!m->err) {
+        count(d->delivered, 1);
+        uncharge(d, m->_private);
+        return;
+    }
+    count(d->produce_errors, 1);
+    if (!retriable(m->err) || rd_kafka_fatal_error(d->producer, NULL, 0)) {
+        set_fatal(d, "delivery to '%s' failed: %s", rd_kafka_topic_name(m->rkt),
+                  rd_kafka_err2str(m->err));
+        return;
+    }
+    seg_log(SEG_LOG_WARN, "kafka", "delivery to '%s' failed (%s); producing it again",
+            rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    retry_t *r = calloc(1, sizeof *r);
+    if (r) {
+        r->key = m->key_len ? malloc(m->key_len) : NULL;
+        r->val = m->len ? malloc(m->len) : NULL;
+    }
+    if (!r || (m->key_len && !r->key) || (m->len && !r->val)) {
+        if (r) { free(r->key); free(r->val); free(r); }
+        set_fatal(d, "out of memory keeping a failed delivery to '%s'%s",
+                  rd_kafka_topic_name(m->rkt), "");
+        return;
+    }
+    if (m->key_len) memcpy(r->key, m->key, m->key_len);
+    if (m->len) memcpy(r->val, m->payload, m->len);
+    r->klen = m->key_len;
+    r->vlen = m->len;
+    r->rkt = m->rkt;
+    r->opaque = m->_private;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+        r->hdrs = rd_kafka_headers_copy(h);
+    *d->retries_tail = r;
+    d->retries_tail = &r->next;
+}
+
+static void produce_retries(daemon_t *d)
+{
+    retry_t *r = d->retries;
+    d->retries = NULL;
+    d->retries_tail = &d->retries;
+    while (r) {
+        retry_t *next = r->next;
+        if (!d->fatal &&
+            produce(d, r->rkt, r->key, r->klen, r->val, r->vlen, r->hdrs, r->opaque) != 0)
+            uncharge(d, r->opaque);
+        else if (d->fatal && r->hdrs)
+            rd_kafka_headers_destroy(r->hdrs);
+        free(r->key);
+        free(r->val);
+        free(r);
+        r = next;
+    }
+}
+
+/* Serves delivery reports and re-produces failed ones until nothing is
+ * outstanding or the deadline passes. Returns 0 when drained. */
+static int drain(daemon_t *d, int64_t deadline_ms)
+{
+    for (;;) {
+        produce_retries(d);
+        rd_kafka_poll(d->producer, 0);
+        if (d->fatal) return -1;
+        if (rd_kafka_outq_len(d->producer) == 0 && !d->retries) return 0;
+        int64_t left = deadline_ms - mono_ms();
+        if (left <= 0) return -1;
+        rd_kafka_flush(d->producer, (int)(left < 100 ? left : 100));
+    }
+}
+
+/* ---- partitions ------------------------------------------------------------- */
+
+static int find_slot(daemon_t *d, const char *topic, int32_t partition)
+{
+    slot_t *s = &d->slots[d->last_slot];
+    if (s->used && s->partition == partition && strcmp(s->topic, topic) == 0)
+        return (int)d->last_slot;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        s = &d->slots[i];
+        if (s->used && s->partition == partition && strcmp(s->topic, topic) == 0) {
+            d->last_slot = i;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int slot_add(daemon_t *d, const char *topic, int32_t partition)
+{
+    if (find_slot(d, topic, partition) >= 0) return 0;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (s->used) continue;
+        char err[256];
+        memset(s, 0, sizeof *s);
+        snprintf(s->topic, sizeof s->topic, "%s", topic);
+        s->partition = partition;
+        s->next_offset = -1;
+        s->engine = seg_engine_new(&d->cfg->seg, emit, d, err, sizeof err);
+        s->inflight = seg_inflight_new();
+        if (!s->engine || !s->inflight ||
+            seg_watermark_add(d->wm, i, mono_ms()) != 0) {
+            seg_engine_destroy(s->engine);
+            seg_inflight_destroy(s->inflight);
+            return -1;
+        }
+        char pbuf[16];
+        snprintf(pbuf, sizeof pbuf, "%d", partition);
+        seg_label_t l[2] = { { "topic", topic }, { "partition", pbuf } };
+        s->lag = seg_metrics_gauge(d->metrics, "segd_consumer_lag",
+                                   "Records behind the partition's high watermark.",
+                                   l, 2, err, sizeof err);
+        s->used = true;
+        return 0;
+    }
+    return -1;
+}
+
+static void slot_remove(daemon_t *d, unsigned i)
+{
+    slot_t *s = &d->slots[i];
+    if (!s->used) return;
+    seg_engine_stats_t st;
+    seg_engine_stats(s->engine, &st);
+    seg_log(SEG_LOG_INFO, "kafka", "dropping %s[%d]: %u customers leave memory",
+            s->topic, s->partition, st.customers);
+    if (s->lag) seg_gauge_remove(d->metrics, s->lag);
+    seg_watermark_remove(d->wm, i);
+    seg_engine_destroy(s->engine);
+    seg_inflight_destroy(s->inflight);
+    memset(s, 0, sizeof *s);
+}
+
+/* Stores every slot's completed offsets (all slots, or only those in
+ * `only`). */
+static void store_offsets(daemon_t *d, const rd_kafka_topic_partition_list_t *only)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (!s->used) continue;
+        if (only && !rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) continue;
+        int64_t off = seg_inflight_advance(s->inflight);
+        if (off >= 0) rd_kafka_topic_partition_list_add(l, s->topic, s->partition)->offset = off;
+    }
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(d->consumer, l);
+        if (err) seg_log(SEG_LOG_WARN, "kafka", "storing offsets: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void commit_sync(daemon_t *d, const char *why)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(d->consumer, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        count(d->commit_errors, 1);
+        seg_log(SEG_LOG_WARN, "kafka", "commit (%s) failed: %s; the records will be "
+                "processed again after a restart", why, rd_kafka_err2str(err));
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    daemon_t *d = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            if (slot_add(d, parts->elems[i].topic, parts->elems[i].partition) != 0)
+                set_fatal(d, "cannot take partition %s: out of memory or too many "
+                          "partitions%s", parts->elems[i].topic, "");
+        }
+        seg_log(SEG_LOG_INFO, "kafka", "assigned %d partition(s) (%s)", parts->cnt,
+                coop ? "incremental" : "eager");
+        if (coop) error = rd_kafka_incremental_assign(rk, parts);
+        else aerr = rd_kafka_assign(rk, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        bool lost = rd_kafka_assignment_lost(rk);
+        seg_log(SEG_LOG_INFO, "kafka", "%s %d partition(s)", lost ? "lost" : "revoking",
+                parts->cnt);
+        if (!lost) {
+            /* Finish in-flight work, then commit what it covers. */
+            if (drain(d, mono_ms() + d->cfg->shutdown_timeout * 1000) != 0)
+                seg_log(SEG_LOG_ERROR, "kafka", "revoke: deliveries still outstanding; "
+                        "their records are not committed and will be processed again");
+            store_offsets(d, parts);
+            commit_sync(d, "revoke");
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+            int s = find_slot(d, parts->elems[i].topic, parts->elems[i].partition);
+            if (s >= 0) slot_remove(d, (unsigned)s);
+        }
+        if (coop) error = rd_kafka_incremental_unassign(rk, parts);
+        else aerr = rd_kafka_assign(rk, NULL);
+    } else {
+        seg_log(SEG_LOG_ERROR, "kafka", "rebalance error: %s", rd_kafka_err2str(err));
+        aerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        set_fatal(d, "partition assignment failed: %s%s", rd_kafka_error_string(error), "");
+        rd_kafka_error_destroy(error);
+    } else if (aerr) {
+        set_fatal(d, "partition assignment failed: %s%s", rd_kafka_err2str(aerr), "");
+    }
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    daemon_t *d = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[256];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        set_fatal(d, "fatal Kafka error: %s%s", why, "");
+        return;
+    }
+    seg_log(SEG_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+            reason);
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    daemon_t *d = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        count(d->commit_errors, 1);
+        seg_log(SEG_LOG_WARN, "kafka", "offset commit failed: %s (retried at the next "
+                "interval)", rd_kafka_err2str(err));
+    }
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+/* MessagePack or JSON? A content-type header decides when present;
+ * otherwise the first byte: a MessagePack map starts with 0x80-0x8f, 0xde
+ * or 0xdf, none of which can start a JSON text. */
+static bool is_msgpack(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, "content-type", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+        return (n == 19 && memcmp(v, "application/msgpack", 19) == 0) ||
+               (n == 21 && memcmp(v, "application/x-msgpack", 21) == 0) ||
+               (n == 22 && memcmp(v, "application/vnd.msgpack", 22) == 0);
+    }
+    if (m->len == 0) return false;
+    unsigned char b = ((const unsigned char *)m->payload)[0];
+    return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;
+}
+
+static void to_dlq(daemon_t *d, const rd_kafka_message_t *m, seg_reject_t rej, const char *why)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%d", m->partition);
+    snprintf(off, sizeof off, "%lld", (long long)m->offset);
+    rd_kafka_header_add(h, "segd.reason", -1, seg_reject_name(rej), -1);
+    rd_kafka_header_add(h, "segd.error", -1, why, -1);
+    rd_kafka_header_add(h, "segd.source.topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "segd.source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "segd.source.offset", -1, off, -1);
+    void *op = charge(d);
+    if (produce(d, d->dlq_rkt, m->key, m->key_len, m->payload, m->len, h, op) != 0)
+        uncharge(d, op);
+    else
+        count(d->dlq_total, 1);
+}
+
+static void handle(daemon_t *d, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            seg_log(SEG_LOG_WARN, "kafka", "consumer: %s", rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int s = find_slot(d, topic, m->partition);
+    if (s < 0) {
+        seg_log(SEG_LOG_WARN, "kafka", "record from unassigned %s[%d] ignored", topic,
+                m->partition);
+        return;
+    }
+    slot_t *sl = &d->slots[s];
+    uint64_t token = seg_inflight_begin(sl->inflight, m->offset);
+    if (token == UINT64_MAX) {
+        set_fatal(d, "out of memory tracking %s%s", topic, "");
+        return;
+    }
+    d->cur_slot = (unsigned)s;
+    d->cur_token = token;
+
+    seg_event_t ev;
+    char why[256] = "";
+    seg_reject_t rej;
+    if ((int64_t)m->len > d->cfg->input.max_record_bytes) {
+        rej = SEG_REJ_OVERSIZED_RECORD;
+        snprintf(why, sizeof why, "record is %zu bytes, longer than input.max_record_bytes",
+                 m->len);
+    } else if (is_msgpack(m)) {
+        rej = seg_decode_msgpack(d->dec, m->payload, m->len, &ev, why, sizeof why);
+    } else {
+        rej = seg_decode_json(d->dec, m->payload, m->len, &ev, why, sizeof why);
+    }
+    if (rej != SEG_REJ_NONE) {
+        count(rej_counter(d, rej), 1);
+        to_dlq(d, m, rej, why);
+    } else {
+        char err[256];
+        seg_watermark_observe(d->wm, (unsigned)s, ev.ts, mono_ms());
+        if (seg_engine_fold_local(sl->engine, &ev, err, sizeof err) != 0)
+            set_fatal(d, "engine: %s%s", err, "");
+        count(d->ev_by_type[ev.type], 1);
+    }
+    seg_inflight_release(sl->inflight, token);
+    sl->next_offset = m->offset + 1;
+    d->cur_slot = NO_SLOT;
+}
+
+/* Fires every engine's deadlines up to the watermark. */
+static void advance_time(daemon_t *d)
+{
+    int64_t wm = seg_watermark_update(d->wm, d->cfg->time.mode == SEG_TIMEMODE_WALL
+                                                 ? now_ms() : mono_ms());
+    if (wm == INT64_MIN) return;
+    d->cur_slot = NO_SLOT;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (!s->used || seg_engine_next_deadline(s->engine) > wm) continue;
+        char err[256];
+        if (seg_engine_advance(s->engine, wm, err, sizeof err) != 0)
+            set_fatal(d, "engine: %s%s", err, "");
+    }
+}
+
+/* Once a second: gauges, readiness, watchdog. */
+static void tick(daemon_t *d)
+{
+    int64_t t = mono_ms();
+    if (t - d->last_tick_ms < 1000) return;
+    d->last_tick_ms = t;
+    uint64_t customers = 0;
+    size_t inflight = 0;
+    int assigned = 0;
+    bool caught_up = true;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (!s->used) continue;
+        assigned++;
+        seg_engine_stats_t st;
+        seg_engine_stats(s->engine, &st);
+        customers += st.customers;
+        inflight += seg_inflight_pending(s->inflight);
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_get_watermark_offsets(d->consumer, s->topic, s->partition, &lo, &hi) ||
+            hi < 0) {
+            caught_up = false;
+            continue;
+        }
+        int64_t pos = s->next_offset >= 0 ? s->next_offset : lo;
+        int64_t lag = hi > pos ? hi - pos : 0;
+        if (s->lag) seg_gauge_set(s->lag, lag);
+        if (lag > READY_LAG) caught_up = false;
+    }
+    if (d->customers) seg_gauge_set(d->customers, (int64_t)customers);
+    if (d->assigned) seg_gauge_set(d->assigned, assigned);
+    if (d->inflight_g) seg_gauge_set(d->inflight_g, (int64_t)inflight);
+    int64_t wm = seg_watermark_get(d->wm);
+    if (d->watermark && wm != INT64_MIN) seg_gauge_set(d->watermark, wm);
+    if (d->http) {
+        if (assigned == 0) seg_http_set_ready(d->http, false, "no partitions assigned");
+        else if (!caught_up) seg_http_set_ready(d->http, false, "catching up");
+        else seg_http_set_ready(d->http, true, NULL);
+    }
+    sd_notifyf(0, "WATCHDOG=1\nSTATUS=%d partitions, %llu customers", assigned,
+               (unsigned long long)customers);
+}
+
+/* ---- setup and teardown ------------------------------------------------------- */
+
+static int setup(daemon_t *d, char *errstr, size_t errstr_size)
+{
+    const seg_cfg_t *cfg = d->cfg;
+    char err[512];
+    const char *bootstrap = cfg->kafka.brokers;
+    if (strcmp(bootstrap, "embedded") == 0) {
+        d->embedded = seg_kafka_embedded_start(cfg, 1, errstr, errstr_size);
+        if (!d->embedded) return -1;
+        bootstrap = seg_kafka_embedded_bootstrap(d->embedded);
+        printf("segd: embedded Kafka-protocol cluster at %s (a demo convenience; "
+               "production points kafka.brokers at a real Kafka cluster)\n", bootstrap);
+        fflush(stdout);
+        seg_log(SEG_LOG_INFO, "kafka", "embedded cluster listening at %s", bootstrap);
+    }
+    d->routes = seg_routes_new(cfg, errstr, errstr_size);
+    if (!d->routes) return -1;
+    d->dec = seg_decoder_new();
+    d->wm = seg_watermark_new(cfg->time.mode == SEG_TIMEMODE_WALL ? SEG_TIME_WALL : SEG_TIME_EVENT,
+                              cfg->time.lateness, cfg->time.idle_timeout * 1000);
+    if (!d->dec || !d->wm || metrics_init(d) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+
+    rd_kafka_conf_t *pconf = seg_kafka_producer_conf(cfg, bootstrap, errstr, errstr_size);
+    if (!pconf) return -1;
+    rd_kafka_conf_set_opaque(pconf, d);
+    rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
+    rd_kafka_conf_set_error_cb(pconf, on_error);
+    d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
+    if (!d->producer) {
+        rd_kafka_conf_destroy(pconf);
+        snprintf(errstr, errstr_size, "cannot create the producer: %s", err);
+        return -1;
+    }
+    d->out_rkt = rd_kafka_topic_new(d->producer, cfg->kafka.output_topic, NULL);
+    d->dlq_rkt = rd_kafka_topic_new(d->producer, cfg->kafka.dlq_topic, NULL);
+    size_t nr = seg_routes_count(d->routes);
+    d->route_rkt = calloc(nr ? nr : 1, sizeof *d->route_rkt);
+    if (!d->out_rkt || !d->dlq_rkt || !d->route_rkt) {
+        snprintf(errstr, errstr_size, "cannot create producer topics");
+        return -1;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        d->route_rkt[i] = rd_kafka_topic_new(d->producer, seg_routes_topic(d->routes, i), NULL);
+        if (!d->route_rkt[i]) {
+            snprintf(errstr, errstr_size, "cannot create topic handle '%s'",
+                     seg_routes_topic(d->routes, i));
+            return -1;
+        }
+    }
+
+    rd_kafka_conf_t *cconf = seg_kafka_consumer_conf(cfg, bootstrap, errstr, errstr_size);
+    if (!cconf) return -1;
+    rd_kafka_conf_set_opaque(cconf, d);
+    rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
+    rd_kafka_conf_set_error_cb(cconf, on_error);
+    rd_kafka_conf_set_offset_commit_cb(cconf, on_commit);
+    d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err);
+    if (!d->consumer) {
+        rd_kafka_conf_destroy(cconf);
+        snprintf(errstr, errstr_size, "cannot create the consumer: %s", err);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(d->consumer);
+    rd_kafka_topic_partition_list_t *subs =
+        rd_kafka_topic_partition_list_new((int)cfg->kafka.input_topics.n);
+    for (unsigned i = 0; i < cfg->kafka.input_topics.n; i++)
+        rd_kafka_topic_partition_list_add(subs, cfg->kafka.input_topics.item[i],
+                                          RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(d->consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (serr) {
+        snprintf(errstr, errstr_size, "cannot subscribe: %s", rd_kafka_err2str(serr));
+        return -1;
+    }
+    if (strcmp(cfg->metrics.listen, "off") != 0) {
+        d->http = seg_http_new(cfg->metrics.listen, d->metrics, errstr, errstr_size);
+        if (!d->http) return -1;
+        seg_http_set_ready(d->http, false, "starting");
+        seg_log(SEG_LOG_INFO, "http", "metrics on %s (port %u)", cfg->metrics.listen,
+                (unsigned)seg_http_port(d->http));
+    }
+    return 0;
+}
+
+static void teardown(daemon_t *d)
+{
+    if (d->consumer) rd_kafka_destroy(d->consumer);
+    for (unsigned i = 0; i < MAX_SLOTS; i++) slot_remove(d, i);
+    if (d->route_rkt) {
+        for (size_t i = 0; d->routes && i < seg_routes_count(d->routes); i++)
+            if (d->route_rkt[i]) rd_kafka_topic_destroy(d->route_rkt[i]);
+        free(d->route_rkt);
+    }
+    if (d->out_rkt) rd_kafka_topic_destroy(d->out_rkt);
+    if (d->dlq_rkt) rd_kafka_topic_destroy(d->dlq_rkt);
+    while (d->retries) {
+        retry_t *r = d->retries;
+        d->retries = r->next;
+        if (r->hdrs) rd_kafka_headers_destroy(r->hdrs);
+        free(r->key);
+        free(r->val);
+        free(r);
+    }
+    if (d->producer) rd_kafka_destroy(d->producer);
+    seg_http_destroy(d->http);
+    seg_metrics_destroy(d->metrics);
+    seg_routes_destroy(d->routes);
+    seg_decoder_destroy(d->dec);
+    seg_watermark_destroy(d->wm);
+    seg_kafka_embedded_stop(d->embedded);
+}
+
+int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    daemon_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    d->cfg = cfg;
+    d->cur_slot = NO_SLOT;
+    d->retries_tail = &d->retries;
+    int rc = -1;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (setup(d, errstr, errstr_size) != 0) goto out;
+    sd_notify(0, "READY=1\nSTATUS=consuming");
+    seg_log(SEG_LOG_INFO, "main", "segd %s running: group '%s', output '%s'", SEGD_VERSION,
+            cfg->kafka.group_id, cfg->kafka.output_topic);
+
+    while (!g_stop && !d->fatal) {
+        if (g_reopen) {
+            g_reopen = 0;
+            char err[256];
+            if (seg_log_reopen(err, sizeof err) != 0)
+                seg_log(SEG_LOG_ERROR, "main", "reopening the log: %s", err);
+            else
+                seg_log(SEG_LOG_INFO, "main", "log reopened");
+        }
+        int64_t batch_end = mono_ms() + 50;
+        for (int n = 0; n < BATCH_MAX && !d->fatal; n++) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, n == 0 ? 100 : 0);
+            if (!m) break;
+            handle(d, m);
+            rd_kafka_message_destroy(m);
+            if ((n & 255) == 255) {
+                rd_kafka_poll(d->producer, 0);
+                if (mono_ms() > batch_end) break;
+            }
+        }
+        produce_retries(d);
+        rd_kafka_poll(d->producer, 0);
+        advance_time(d);
+        store_offsets(d, NULL);
+        tick(d);
+    }
+
+    /* Shutdown: stop fetching, drain the producer, commit, close. */
+    sd_notify(0, "STOPPING=1");
+    int64_t deadline = mono_ms() + cfg->shutdown_timeout * 1000;
+    if (d->fatal) {
+        snprintf(errstr, errstr_size, "%s", d->fatal_msg);
+        seg_log(SEG_LOG_ERROR, "main", "stopping on a fatal error; offsets of records "
+                "not fully delivered are not committed");
+        rd_kafka_consumer_close(d->consumer);
+        goto out;
+    }
+    seg_log(SEG_LOG_INFO, "main", "shutting down: draining %d message(s)",
+            rd_kafka_outq_len(d->producer));
+    int drained = drain(d, deadline);
+    store_offsets(d, NULL);
+    commit_sync(d, "shutdown");
+    rd_kafka_consumer_close(d->consumer);
+    if (drained != 0) {
+        snprintf(errstr, errstr_size, "shutdown_timeout passed with deliveries outstanding; "
+                 "their records were not committed and will be processed again");
+        goto out;
+    }
+    seg_log(SEG_LOG_INFO, "main", "stopped cleanly");
+    rc = 0;
+out:
+    teardown(d);
+    free(d);
+    return rc;
+}
