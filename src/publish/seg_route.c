@@ -58,7 +58,7 @@ static const char *parse_set(const char *p, seg_dim_t d, uint64_t *bits, bool *h
         } else {
             int c = code_of(d, b, len);
             if (c <= 0 && !(d == SEG_DIM_DISSATISFIED && c == 0)) {
-                snprintf(why, wsz, "'%.*s' is not a %s value", (int)len, b, seg_dim_name(d));
+                snprintf(why, wsz, "'%.*s' is not a value of dimension '%s'", (int)len, b, seg_dim_name(d));
                 return NULL;
             }
             bits[c / 64] |= 1ULL << (c % 64);
