@@ -11,8 +11,12 @@
  * the new table, then the not-yet-migrated old one. A migrated slot is left
  * in place in the old table: the old table is only read and scanned, so
  * leaving copies there cannot create two different answers for one id.
- * Nothing is deleted in this version (customers leave in the durability
- * work, which will add tombstones).
+ * Deleting a customer leaves a tombstone in its slot(s), so probe chains
+ * stay intact; tombstones count toward the load and vanish at the next
+ * rehash, which does not migrate them. A deleted record's index goes on a
+ * free list and is reused by the next new customer. (Its id bytes stay in
+ * the id arena: eviction is rare next to insertion, and arena chunks
+ * never move.)
  *
  * Records and ids are carved out of chunks that never move.
  */
@@ -27,6 +31,7 @@
 #define ID_CHUNK       (1u << 20)              /* 1 MiB of id bytes per chunk */
 #define MIGRATE_STEP   64                      /* old slots moved per operation */
 #define EMPTY          UINT32_MAX
+#define TOMB           (UINT32_MAX - 1)   /* deleted: probing continues past it */
 
 typedef struct slot {
     uint32_t idx;      /* customer index, EMPTY if free */
@@ -51,6 +56,9 @@ struct seg_store {
     size_t       n_id_chunks, id_chunks_cap;
     size_t       bytes;
     seg_winpool_t *winpool;
+    uint32_t    *free_idx;         /* indices of deleted records */
+    uint32_t     n_free, free_cap;
+    uint32_t     high;             /* records ever allocated (iteration bound) */
 };
 
 /* 64-bit hash of a short string: 8 bytes at a time with a strong mixer.
@@ -110,6 +118,7 @@ void seg_store_destroy(seg_store_t *st)
     free(st->chunks);
     for (size_t i = 0; i < st->n_id_chunks; i++) free(st->id_chunks[i]);
     free(st->id_chunks);
+    free(st->free_idx);
     seg_winpool_destroy(st->winpool);
     free(st);
 }
@@ -144,7 +153,7 @@ static uint32_t table_find(seg_store_t *st, const table_t *t, uint64_t h,
     for (;;) {
         const slot_t *s = &t->slots[i];
         if (s->idx == EMPTY) return SEG_CUST_NONE;
-        if (s->tag == tag && id_equal(st, s->idx, id, len)) return s->idx;
+        if (s->idx != TOMB && s->tag == tag && id_equal(st, s->idx, id, len)) return s->idx;
         i = (i + 1) & t->mask;
     }
 }
@@ -167,7 +176,7 @@ static void migrate_step(seg_store_t *st)
     uint64_t size = st->old.mask + 1;
     for (int n = 0; n < MIGRATE_STEP && st->migrate_pos < size; n++, st->migrate_pos++) {
         const slot_t *s = &st->old.slots[st->migrate_pos];
-        if (s->idx != EMPTY) table_put(&st->cur, s->tag, s->idx);
+        if (s->idx != EMPTY && s->idx != TOMB) table_put(&st->cur, s->tag, s->idx);
     }
     if (st->migrate_pos == size) {
         free(st->old.slots);
@@ -235,7 +244,7 @@ uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len, int *crea
     if (idx == SEG_CUST_NONE && st->old.slots)
         idx = table_find(st, &st->old, h, id, len);
     if (idx != SEG_CUST_NONE) return idx;
-    if (len == 0 || len > UINT8_MAX || st->count == SEG_CUST_NONE - 1)
+    if (len == 0 || len > UINT8_MAX || st->high == SEG_CUST_NONE - 1)
         return SEG_CUST_NONE;
 
     /* Start a rehash at 3/4 load, unless one is still running: then the
@@ -250,16 +259,64 @@ uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len, int *crea
         migrate_step(st);
     }
 
-    idx = st->count;
-    seg_cust_t *c = record_alloc(st, idx);
-    if (!c) return SEG_CUST_NONE;
+    seg_cust_t *c;
+    if (st->n_free) {
+        idx = st->free_idx[st->n_free - 1];
+        c = seg_store_get(st, idx);
+    } else {
+        idx = st->high;
+        c = record_alloc(st, idx);
+        if (!c) return SEG_CUST_NONE;
+    }
     const char *copy = id_copy(st, id, len);
     if (!copy) return SEG_CUST_NONE;
     memset(c, 0, sizeof *c);
     c->id = copy;
     c->id_len = (uint8_t)len;
     table_put(&st->cur, (uint32_t)h, idx);
+    if (st->n_free && st->free_idx[st->n_free - 1] == idx) st->n_free--;
+    else st->high++;
     st->count++;
     *created = 1;
     return idx;
 }
+
+/* Turns the slot holding idx into a tombstone, if t has one. */
+static void table_bury(table_t *t, uint64_t h, uint32_t idx)
+{
+    uint64_t i = h & t->mask;
+    for (;;) {
+        slot_t *s = &t->slots[i];
+        if (s->idx == EMPTY) return;
+        if (s->idx == idx) {
+            s->idx = TOMB;
+            return;
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+int seg_store_delete(seg_store_t *st, uint32_t idx)
+{
+    if (idx >= st->high) return -1;
+    seg_cust_t *c = seg_store_get(st, idx);
+    if (c->id_len == 0) return -1;
+    if (st->n_free == st->free_cap) {
+        uint32_t ncap = st->free_cap ? st->free_cap * 2 : 64;
+        uint32_t *nf = realloc(st->free_idx, ncap * sizeof *nf);
+        if (!nf) return -1;
+        st->free_idx = nf;
+        st->free_cap = ncap;
+    }
+    uint64_t h = hash_id(c->id, c->id_len);
+    table_bury(&st->cur, h, idx);
+    if (st->old.slots) table_bury(&st->old, h, idx);
+    seg_window_free(st->winpool, &c->money);
+    seg_window_free(st->winpool, &c->complaints);
+    memset(c, 0, sizeof *c);
+    st->free_idx[st->n_free++] = idx;
+    st->count--;
+    return 0;
+}
+
+uint32_t seg_store_high(const seg_store_t *st) { return st->high; }

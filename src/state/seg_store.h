@@ -65,6 +65,14 @@ uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len,
  * lives; the pointer never moves. */
 seg_cust_t *seg_store_get(seg_store_t *st, uint32_t idx);
 
+/* Removes customer idx (its windows are freed, its index may be reused
+ * by a later upsert). Returns 0, or -1 if idx holds no customer. */
+int seg_store_delete(seg_store_t *st, uint32_t idx);
+
+/* One past the highest index ever handed out: iterate 0..high-1 and skip
+ * records whose id_len is 0 (deleted). */
+uint32_t seg_store_high(const seg_store_t *st);
+
 /* Number of customers held. */
 uint32_t seg_store_count(const seg_store_t *st);
 

@@ -62,6 +62,50 @@ static void upsert_find_many(void **state)
     seg_store_destroy(NULL);
 }
 
+/* Deleting leaves other customers findable (across a rehash), frees the
+ * index for reuse, and the deleted id is gone. */
+static void delete_and_reuse(void **state)
+{
+    (void)state;
+    char err[128], id[32];
+    seg_store_t *st = seg_store_new(err, sizeof err);
+    enum { N = 5000 };
+    static uint32_t idx[N];
+    static int gone[N];
+    int created;
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(id, sizeof id, "d%d", i);
+        idx[i] = seg_store_upsert(st, id, (size_t)len, &created);
+        if (i == 1000) {                 /* delete while tables may migrate */
+            assert_int_equal(seg_store_delete(st, idx[500]), 0);
+            assert_int_equal(seg_store_delete(st, idx[500]), -1);
+            gone[500] = 1;
+        }
+    }
+    assert_int_equal(idx[1001], idx[500]);   /* the freed index was reused */
+    for (int i = 0; i < N; i += 2) {
+        if (gone[i]) continue;
+        assert_int_equal(seg_store_delete(st, idx[i]), 0);
+        gone[i] = 1;
+    }
+    assert_int_equal(seg_store_count(st), N - N / 2);
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(id, sizeof id, "d%d", i);
+        assert_int_equal(seg_store_find(st, id, (size_t)len), gone[i] ? SEG_CUST_NONE : idx[i]);
+        if (gone[i]) continue;
+        seg_cust_t *c = seg_store_get(st, idx[i]);
+        assert_memory_equal(c->id, id, (size_t)len);
+    }
+    assert_int_equal(seg_store_get(st, idx[2])->id_len, 0);
+    uint32_t n = seg_store_upsert(st, "fresh", 5, &created);
+    assert_true(created);
+    assert_true(n < N);
+    assert_int_equal(seg_store_find(st, "fresh", 5), n);
+    assert_int_equal(seg_store_high(st), N - 1);
+    assert_int_equal(seg_store_delete(st, N + 7), -1);
+    seg_store_destroy(st);
+}
+
 static void window_sorted_and_expiring(void **state)
 {
     (void)state;
@@ -116,6 +160,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(upsert_find_many),
+        cmocka_unit_test(delete_and_reuse),
         cmocka_unit_test(window_sorted_and_expiring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
