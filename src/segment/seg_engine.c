@@ -38,6 +38,12 @@ struct seg_engine {
     int           track_money;       /* some dimension reads F or M */
     int           track_complaints;
     int           emit_failed;
+    int64_t       evict_after;       /* 0 = never */
+    bool          track;             /* record changes for the changelog */
+    uint32_t     *dirty;             /* changed customer indices (may repeat) */
+    size_t        n_dirty, dirty_cap;
+    char        **removed;           /* ids removed since the last drain: len byte + bytes */
+    size_t        n_removed, removed_cap;
     seg_engine_stats_t stats;
 };
 
@@ -98,6 +104,9 @@ void seg_engine_destroy(seg_engine_t *e)
     if (!e) return;
     seg_store_destroy(e->store);
     seg_timer_destroy(e->timers);
+    free(e->dirty);
+    for (size_t i = 0; i < e->n_removed; i++) free(e->removed[i]);
+    free(e->removed);
     free(e);
 }
 
@@ -124,6 +133,23 @@ static void features_at(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_features_
         seg_window_expire(pool, &c->complaints, t - e->cfg.dissatisfied.window);
         f->complaints = c->complaints.len;
     }
+}
+
+/* Records that customer idx changed, once per drain. Allocation failure
+ * only costs the changelog an entry until the next change; the local
+ * snapshot still holds the state. */
+static void mark_dirty(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
+{
+    if (!e->track || (c->flags & SEG_CUST_DIRTY)) return;
+    if (e->n_dirty == e->dirty_cap) {
+        size_t ncap = e->dirty_cap ? e->dirty_cap * 2 : 1024;
+        uint32_t *nd = realloc(e->dirty, ncap * sizeof *nd);
+        if (!nd) return;
+        e->dirty = nd;
+        e->dirty_cap = ncap;
+    }
+    e->dirty[e->n_dirty++] = idx;
+    c->flags |= SEG_CUST_DIRTY;
 }
 
 /* Evaluates customer c at instant t (its clock) and emits one transition
@@ -178,6 +204,10 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
             int64_t d = c->first_purchase + e->cfg.lifecycle.new_for;
             if (d > now && d < best) best = d;
         }
+        if (e->evict_after > 0) {
+            int64_t d = c->last_purchase + e->cfg.lifecycle.churned_after + e->evict_after;
+            if (d > now && d < best) best = d;
+        }
     }
     /* Windows were expired at `now`, so their first entries leave later. */
     if (c->money.len) {
@@ -200,6 +230,48 @@ static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
         return 0;
     }
     return seg_timer_set(e->timers, idx, d);
+}
+
+static int remember_removed(seg_engine_t *e, const char *id, size_t len)
+{
+    if (!e->track) return 0;
+    if (e->n_removed == e->removed_cap) {
+        size_t ncap = e->removed_cap ? e->removed_cap * 2 : 64;
+        char **nr = realloc(e->removed, ncap * sizeof *nr);
+        if (!nr) return -1;
+        e->removed = nr;
+        e->removed_cap = ncap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) return -1;
+    copy[0] = (char)(unsigned char)len;
+    memcpy(copy + 1, id, len);
+    e->removed[e->n_removed++] = copy;
+    return 0;
+}
+
+static int remove_customer(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
+{
+    int rc = remember_removed(e, c->id, c->id_len);
+    seg_timer_clear(e->timers, idx);
+    seg_store_delete(e->store, idx);
+    return rc;
+}
+
+/* Fires customer idx's deadline at `when`: evaluate, then either evict it
+ * (churned for evict_after) or set its next deadline. */
+static int fire(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t when)
+{
+    c->now = when;
+    e->stats.deadlines_fired++;
+    evaluate(e, c, when, SEG_CAUSE_TIME);
+    mark_dirty(e, idx, c);
+    if (e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
+        when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after) {
+        e->stats.evicted++;
+        return remove_customer(e, idx, c);
+    }
+    return reschedule(e, idx, c);
 }
 
 static int finish(seg_engine_t *e, int rc, char *errstr, size_t errstr_size)
@@ -226,10 +298,7 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
         /* Deadlines are always set after the clock (next_deadline), and
          * an event never moves a clock past a pending deadline without
          * firing it first, so when > c->now here. */
-        c->now = when;
-        e->stats.deadlines_fired++;
-        evaluate(e, c, when, SEG_CAUSE_TIME);
-        rc = reschedule(e, idx, c);
+        rc = fire(e, idx, c, when);
     }
     return finish(e, rc, errstr, errstr_size);
 }
@@ -246,10 +315,10 @@ static int fire_own(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t)
 {
     int64_t when;
     while ((when = seg_timer_when(e->timers, idx)) <= t) {
-        c->now = when;
-        e->stats.deadlines_fired++;
-        evaluate(e, c, when, SEG_CAUSE_TIME);
-        if (reschedule(e, idx, c) != 0) return -1;
+        bool evicting = e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
+            when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after;
+        if (fire(e, idx, c, when) != 0) return -1;
+        if (evicting) return 1;
     }
     return 0;
 }
@@ -261,8 +330,16 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     uint32_t idx = seg_store_upsert(e->store, ev->customer_id, ev->customer_id_len, &created);
     if (idx == SEG_CUST_NONE) return finish(e, -1, errstr, errstr_size);
     seg_cust_t *c = seg_store_get(e->store, idx);
-    if (!created && fire_own(e, idx, c, ev->ts) != 0)
-        return finish(e, -1, errstr, errstr_size);
+    if (!created) {
+        int own = fire_own(e, idx, c, ev->ts);
+        if (own < 0) return finish(e, -1, errstr, errstr_size);
+        if (own == 1) {
+            /* Evicted just now: the event starts the customer again. */
+            idx = seg_store_upsert(e->store, ev->customer_id, ev->customer_id_len, &created);
+            if (idx == SEG_CUST_NONE) return finish(e, -1, errstr, errstr_size);
+            c = seg_store_get(e->store, idx);
+        }
+    }
     if (created || ev->ts > c->now) c->now = ev->ts;
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
@@ -298,6 +375,7 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     e->stats.events_folded++;
     if (ev->ts > e->max_ts) e->max_ts = ev->ts;
     evaluate(e, c, t, SEG_CAUSE_EVENT);
+    mark_dirty(e, idx, c);
     rc = reschedule(e, idx, c);
     return finish(e, rc, errstr, errstr_size);
 }
@@ -315,4 +393,112 @@ void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out)
     out->customers = seg_store_count(e->store);
     out->pending_timers = seg_timer_count(e->timers);
     out->state_bytes = seg_store_bytes(e->store) + seg_timer_bytes(e->timers);
+}
+
+/* ---- persistence access ---------------------------------------------------- */
+
+uint32_t seg_engine_customer_high(const seg_engine_t *e)
+{
+    return seg_store_high(e->store);
+}
+
+static void state_of(seg_engine_t *e, seg_cust_t *c, seg_cust_state_t *out)
+{
+    seg_winpool_t *pool = seg_store_winpool(e->store);
+    out->id = c->id;
+    out->id_len = c->id_len;
+    out->now = c->now;
+    out->first_purchase = c->first_purchase;
+    out->last_purchase = c->last_purchase;
+    out->seq = c->seq;
+    out->flags = c->flags & (SEG_CUST_HAS_PURCHASE | SEG_CUST_HAS_CONTACT);
+    memcpy(out->last, c->last, sizeof out->last);
+    out->money = seg_window_entries(pool, &c->money);
+    out->n_money = c->money.len;
+    out->complaints = seg_window_entries(pool, &c->complaints);
+    out->n_complaints = c->complaints.len;
+}
+
+int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out)
+{
+    if (idx >= seg_store_high(e->store)) return -1;
+    seg_cust_t *c = seg_store_get(e->store, idx);
+    if (c->id_len == 0) return -1;
+    state_of(e, c, out);
+    return 0;
+}
+
+int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
+                            char *errstr, size_t errstr_size)
+{
+    int created;
+    uint32_t idx = seg_store_upsert(e->store, in->id, in->id_len, &created);
+    if (idx == SEG_CUST_NONE) goto oom;
+    seg_cust_t *c = seg_store_get(e->store, idx);
+    seg_winpool_t *pool = seg_store_winpool(e->store);
+    seg_window_free(pool, &c->money);
+    seg_window_free(pool, &c->complaints);
+    c->now = in->now;
+    c->first_purchase = in->first_purchase;
+    c->last_purchase = in->last_purchase;
+    c->seq = in->seq;
+    c->flags = in->flags & (SEG_CUST_HAS_PURCHASE | SEG_CUST_HAS_CONTACT);
+    memcpy(c->last, in->last, sizeof c->last);
+    for (uint32_t i = 0; i < in->n_money; i++)
+        if (seg_window_insert(pool, &c->money, in->money[i].ts, in->money[i].val) != 0) goto oom;
+    for (uint32_t i = 0; i < in->n_complaints; i++)
+        if (seg_window_insert(pool, &c->complaints, in->complaints[i].ts, 0) != 0) goto oom;
+    if (reschedule(e, idx, c) != 0) goto oom;
+    return 0;
+oom:
+    snprintf(errstr, errstr_size, "out of memory restoring a customer");
+    return -1;
+}
+
+void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len)
+{
+    uint32_t idx = seg_store_find(e->store, id, len);
+    if (idx == SEG_CUST_NONE) return;
+    seg_timer_clear(e->timers, idx);
+    seg_store_delete(e->store, idx);
+}
+
+void seg_engine_set_max_ts(seg_engine_t *e, int64_t t) { e->max_ts = t; }
+
+void seg_engine_set_evict_after(seg_engine_t *e, int64_t after) { e->evict_after = after; }
+
+void seg_engine_track_changes(seg_engine_t *e, bool on) { e->track = on; }
+
+size_t seg_engine_pending_changes(const seg_engine_t *e)
+{
+    return e->n_dirty + e->n_removed;
+}
+
+int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque)
+{
+    /* Removals first: a removed id that came back since is in the dirty
+     * list and must end up present. */
+    size_t r = 0;
+    for (; r < e->n_removed; r++) {
+        const char *rec = e->removed[r];
+        if (fn(opaque, rec + 1, (unsigned char)rec[0], NULL) != 0) break;
+        free(e->removed[r]);
+    }
+    memmove(e->removed, e->removed + r, (e->n_removed - r) * sizeof *e->removed);
+    e->n_removed -= r;
+    if (e->n_removed) return -1;
+    size_t i = 0;
+    for (; i < e->n_dirty; i++) {
+        uint32_t idx = e->dirty[i];
+        if (idx >= seg_store_high(e->store)) continue;
+        seg_cust_t *c = seg_store_get(e->store, idx);
+        if (c->id_len == 0 || !(c->flags & SEG_CUST_DIRTY)) continue;
+        seg_cust_state_t st;
+        state_of(e, c, &st);
+        if (fn(opaque, c->id, c->id_len, &st) != 0) break;
+        c->flags &= (uint8_t)~SEG_CUST_DIRTY;
+    }
+    memmove(e->dirty, e->dirty + i, (e->n_dirty - i) * sizeof *e->dirty);
+    e->n_dirty -= i;
+    return e->n_dirty ? -1 : 0;
 }

@@ -27,6 +27,7 @@
 #include "config/seg_cfg.h"
 #include "event/seg_event.h"
 #include "segment/seg_dims.h"
+#include "state/seg_window.h"
 
 typedef enum { SEG_CAUSE_EVENT = 0, SEG_CAUSE_TIME = 1 } seg_cause_t;
 
@@ -53,6 +54,7 @@ typedef struct seg_engine_stats {
     uint64_t events_folded;
     uint64_t late_events;          /* folded with ts < customer clock */
     uint64_t deadlines_fired;
+    uint64_t evicted;
     uint64_t transitions;
     uint64_t transitions_by_dim[SEG_DIM__COUNT];
     uint32_t customers;
@@ -61,6 +63,26 @@ typedef struct seg_engine_stats {
 } seg_engine_stats_t;
 
 typedef struct seg_engine seg_engine_t;
+
+/* A customer's complete state, as persistence reads and writes it
+ * (src/persist). Pointers are valid until the engine's next call. */
+typedef struct seg_cust_state {
+    const char           *id;
+    size_t                id_len;
+    int64_t               now, first_purchase, last_purchase;
+    uint32_t              seq;
+    uint8_t               flags;             /* SEG_CUST_HAS_* of seg_store.h */
+    uint8_t               last[SEG_DIM__COUNT];
+    const seg_winentry_t *money;             /* sorted by ts */
+    uint32_t              n_money;
+    const seg_winentry_t *complaints;
+    uint32_t              n_complaints;
+} seg_cust_state_t;
+
+/* Receives one changed customer: its state, or state == NULL when the
+ * customer was removed (eviction), with its id. */
+typedef int (*seg_change_fn)(void *opaque, const char *id, size_t id_len,
+                             const seg_cust_state_t *state);
 
 /* Creates an engine with a copy of cfg. emit must not be NULL. Returns
  * NULL with errstr set on failure. */
@@ -89,5 +111,37 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
 int64_t seg_engine_max_ts(const seg_engine_t *e);
 
 void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out);
+
+/* ---- persistence access --------------------------------------------------
+ * Iterate customers: for idx in 0..seg_engine_customer_high()-1, call
+ * seg_engine_customer_get, which returns -1 for a free index. */
+uint32_t seg_engine_customer_high(const seg_engine_t *e);
+int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out);
+
+/* Creates or replaces a customer from a saved state and schedules its next
+ * deadline. Entries must be sorted by ts. Returns 0 or -1 (errstr). */
+int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
+                            char *errstr, size_t errstr_size);
+
+/* Removes a customer (a changelog tombstone). Absent is not an error. */
+void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len);
+
+/* Engine time: the largest event ts folded. Restored from a snapshot. */
+void seg_engine_set_max_ts(seg_engine_t *e, int64_t t);
+
+/* Customers churned for `after` seconds are removed from memory at that
+ * instant (state.evict_after); 0 (the default) never removes anyone. A
+ * later event from an evicted customer starts it again as new. */
+void seg_engine_set_evict_after(seg_engine_t *e, int64_t after);
+
+/* Starts recording which customers change (for the changelog). */
+void seg_engine_track_changes(seg_engine_t *e, bool on);
+
+/* Reports every customer changed or removed since the last call, once
+ * each, and forgets them. Stops early and returns -1 if fn does. */
+int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque);
+
+/* Customers changed since the last drain. */
+size_t seg_engine_pending_changes(const seg_engine_t *e);
 
 #endif

@@ -29,6 +29,7 @@
 enum {
     SEG_CUST_HAS_PURCHASE = 1u << 0,
     SEG_CUST_HAS_CONTACT  = 1u << 1,
+    SEG_CUST_DIRTY        = 1u << 7,   /* changed since the last changelog drain */
 };
 
 /* One customer's rolling state. Owned by the store. */
