@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,10 +31,13 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "event/seg_decode.h"
 #include "io/seg_http.h"
 #include "io/seg_kafka.h"
+#include "persist/seg_changelog.h"
+#include "persist/seg_snapshot.h"
 #include "publish/seg_inflight.h"
 #include "publish/seg_route.h"
 #include "publish/seg_tjson.h"
@@ -62,6 +66,7 @@ typedef struct slot {
     seg_engine_t    *engine;
     seg_inflight_t  *inflight;
     int64_t          next_offset;     /* one past the last record consumed */
+    int64_t          resume_offset;   /* where the restored state resumes, -1: none */
     seg_gauge_t     *lag;
 } slot_t;
 
@@ -77,8 +82,11 @@ typedef struct retry {               /* a delivery to produce again */
 typedef struct daemon {
     const seg_cfg_t      *cfg;
     seg_kafka_embedded_t *embedded;
-    rd_kafka_t           *consumer, *producer;
-    rd_kafka_topic_t     *out_rkt, *dlq_rkt, **route_rkt;
+    rd_kafka_t           *consumer, *producer, *restorer;
+    rd_kafka_topic_t     *out_rkt, *dlq_rkt, *changelog_rkt, **route_rkt;
+    char                  state_dir[512];
+    char                  changelog[300];
+    int64_t               last_checkpoint_ms;
     seg_routes_t         *routes;
     seg_decoder_t        *dec;
     seg_watermark_t      *wm;
@@ -98,6 +106,8 @@ typedef struct daemon {
     seg_counter_t        *tr_by_value[SEG_DIM__COUNT][128];
     seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
     seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
+    seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
+    seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
     int64_t               last_tick_ms;
 } daemon_t;
 
@@ -178,6 +188,19 @@ static int metrics_init(daemon_t *d)
     d->assigned = gauge0(d, "segd_assigned_partitions", "Input partitions assigned.");
     d->inflight_g = gauge0(d, "segd_inflight_records",
                            "Input records waiting for their deliveries.");
+    d->ckpt_pause_ms = gauge0(d, "segd_checkpoint_pause_milliseconds",
+                              "Consumption pause of the last checkpoint.");
+    d->ckpt_pause_max_ms = gauge0(d, "segd_checkpoint_pause_max_milliseconds",
+                                  "Longest consumption pause caused by a checkpoint.");
+    d->restoring = gauge0(d, "segd_restore_in_progress",
+                          "1 while a partition's state is being restored.");
+    d->checkpoints = counter1(d, "segd_checkpoints_total", "Checkpoints completed.", NULL, NULL);
+    d->ckpt_errors = counter1(d, "segd_checkpoint_errors_total", "Checkpoints that failed.",
+                              NULL, NULL);
+    d->restore_records = counter1(d, "segd_restore_records_total",
+                                  "Changelog records read while restoring.", NULL, NULL);
+    d->snapshot_loads = counter1(d, "segd_snapshot_loads_total",
+                                 "Partitions restored from a local snapshot.", NULL, NULL);
     seg_gauge_t *rss = gauge0(d, "segd_process_rss_bytes", "Resident set size of segd.");
     seg_metrics_set_collect(d->metrics, collect_rss, rss);
     return 0;
@@ -385,8 +408,101 @@ static int find_slot(daemon_t *d, const char *topic, int32_t partition)
     return -1;
 }
 
-static int slot_add(daemon_t *d, const char *topic, int32_t partition)
+static void restore_progress(void *opaque, const seg_changelog_restore_t *r)
 {
+    daemon_t *d = opaque;
+    seg_log(SEG_LOG_INFO, "restore", "changelog: %llu records read, %llu applied (%.1f s)",
+            (unsigned long long)r->records, (unsigned long long)r->applied, r->seconds);
+    sd_notifyf(0, "WATCHDOG=1\nSTATUS=restoring: %llu changelog records",
+               (unsigned long long)r->records);
+    (void)d;
+}
+
+/* Builds a partition's engine from the newest valid state: the local
+ * snapshot if it is at least as recent as the changelog's last complete
+ * checkpoint, else the changelog. Sets *resume to the input offset to
+ * start at (RD_KAFKA_OFFSET_BEGINNING when no state exists anywhere: the
+ * state of a partition is a function of all its input, so it must then be
+ * rebuilt from the start). Returns the engine or NULL. */
+static seg_engine_t *restore(daemon_t *d, const char *topic, int32_t partition, int64_t *resume)
+{
+    const seg_cfg_t *cfg = d->cfg;
+    char err[512], path[1024];
+    *resume = RD_KAFKA_OFFSET_BEGINNING;
+    if (d->http) seg_http_set_ready(d->http, false, "restoring state");
+    if (d->restoring) seg_gauge_set(d->restoring, 1);
+
+    /* The changelog first: it is the shared truth, and tells whether the
+     * local snapshot is stale (another instance may have moved on). */
+    seg_engine_t *fromlog = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
+    if (!fromlog) return NULL;
+    seg_changelog_restore_t cr;
+    int crc = seg_changelog_restore(d->restorer, d->changelog, partition, fromlog,
+                                    (int)(cfg->shutdown_timeout * 1000 * 10),
+                                    restore_progress, d, &cr, err, sizeof err);
+    count(d->restore_records, cr.records);
+    if (crc != 0) {
+        seg_log(SEG_LOG_ERROR, "restore", "%s[%d]: %s", topic, partition, err);
+        cr.resume_offset = -1;
+    }
+
+    seg_engine_t *fromsnap = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
+    seg_snapshot_info_t si;
+    seg_snapshot_path(d->state_dir, topic, partition, path, sizeof path);
+    int src = 0;   /* 0 none, 1 snapshot, 2 changelog */
+    if (fromsnap && access(path, F_OK) == 0) {
+        if (seg_snapshot_load(path, topic, partition, fromsnap, &si, err, sizeof err) != 0) {
+            seg_log(SEG_LOG_ERROR, "restore", "%s; skipping it", err);
+        } else if (crc == 0 && cr.resume_offset > si.next_offset) {
+            seg_log(SEG_LOG_WARN, "restore", "%s[%d]: local snapshot (offset %lld) is older "
+                    "than the changelog (offset %lld); using the changelog", topic, partition,
+                    (long long)si.next_offset, (long long)cr.resume_offset);
+        } else {
+            src = 1;
+        }
+    }
+    if (src != 1 && crc == 0 && cr.resume_offset >= 0) src = 2;
+
+    seg_engine_t *e;
+    if (src == 1) {
+        seg_engine_destroy(fromlog);
+        e = fromsnap;
+        *resume = si.next_offset;
+        count(d->snapshot_loads, 1);
+        seg_log(SEG_LOG_INFO, "restore", "%s[%d]: loaded snapshot: %llu customers, %.1f MB in "
+                "%.3f s, resuming at offset %lld", topic, partition,
+                (unsigned long long)si.customers, si.bytes / 1e6, si.seconds,
+                (long long)si.next_offset);
+    } else {
+        seg_engine_destroy(fromsnap);
+        if (src == 2) {
+            e = fromlog;
+            *resume = cr.resume_offset;
+            seg_engine_stats_t st;
+            seg_engine_stats(e, &st);
+            seg_log(SEG_LOG_INFO, "restore", "%s[%d]: rebuilt from changelog '%s': %llu records, "
+                    "%u customers in %.3f s (%.0f records/s), resuming at offset %lld", topic,
+                    partition, d->changelog, (unsigned long long)cr.records, st.customers,
+                    cr.seconds, cr.seconds > 0 ? cr.records / cr.seconds : 0.0,
+                    (long long)cr.resume_offset);
+        } else {
+            seg_engine_destroy(fromlog);
+            e = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
+            seg_log(SEG_LOG_INFO, "restore", "%s[%d]: no saved state; starting from the "
+                    "beginning of the partition", topic, partition);
+        }
+    }
+    if (d->restoring) seg_gauge_set(d->restoring, 0);
+    if (e) {
+        seg_engine_track_changes(e, true);
+        seg_engine_set_evict_after(e, cfg->state.evict_after);
+    }
+    return e;
+}
+
+static int slot_add(daemon_t *d, const char *topic, int32_t partition, int64_t *resume)
+{
+    *resume = RD_KAFKA_OFFSET_INVALID;
     if (find_slot(d, topic, partition) >= 0) return 0;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
@@ -396,7 +512,8 @@ static int slot_add(daemon_t *d, const char *topic, int32_t partition)
         snprintf(s->topic, sizeof s->topic, "%s", topic);
         s->partition = partition;
         s->next_offset = -1;
-        s->engine = seg_engine_new(&d->cfg->seg, emit, d, err, sizeof err);
+        s->engine = restore(d, topic, partition, resume);
+        s->resume_offset = *resume >= 0 ? *resume : -1;
         s->inflight = seg_inflight_new();
         if (!s->engine || !s->inflight ||
             seg_watermark_add(d->wm, i, mono_ms()) != 0) {
@@ -460,6 +577,91 @@ static void commit_sync(daemon_t *d, const char *why)
     }
 }
 
+/* Changelog records go to the input partition's number. */
+static int produce_changelog(void *opaque, int32_t partition, const void *key, size_t klen,
+                             const void *value, size_t vlen)
+{
+    daemon_t *d = opaque;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_RKT(d->changelog_rkt), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(seg_inflight_pack(NO_SLOT, 0)), RD_KAFKA_V_END);
+        if (!err) return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->fatal) {
+            rd_kafka_poll(d->producer, 10);
+            continue;
+        }
+        set_fatal(d, "cannot produce to changelog '%s': %s", d->changelog, rd_kafka_err2str(err));
+        return -1;
+    }
+}
+
+/* The input offset a slot's state covers. */
+static int64_t slot_offset(const slot_t *s)
+{
+    return s->next_offset >= 0 ? s->next_offset : s->resume_offset;
+}
+
+/* Checkpoints slots (all, or those in `only`): every transition so far is
+ * delivered first, then changed customers and a marker go to the
+ * changelog and are delivered, then the local snapshot is written. Only
+ * then does the checkpoint stand for "state as of offset N". */
+static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
+                       const char *why)
+{
+    int64_t t0 = mono_ms(), deadline = t0 + d->cfg->shutdown_timeout * 1000;
+    char err[512];
+    if (drain(d, deadline) != 0) goto fail_drain;
+    long records = 0;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (!s->used || slot_offset(s) < 0) continue;
+        if (only && !rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) continue;
+        long n = seg_changelog_append(s->engine, s->partition, slot_offset(s), produce_changelog,
+                                      d, err, sizeof err);
+        if (n < 0) {
+            seg_log(SEG_LOG_ERROR, "checkpoint", "%s", err);
+            count(d->ckpt_errors, 1);
+            return;
+        }
+        records += n;
+    }
+    if (drain(d, deadline) != 0) goto fail_drain;
+    uint64_t customers = 0, bytes = 0;
+    int parts = 0;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        slot_t *s = &d->slots[i];
+        if (!s->used || slot_offset(s) < 0) continue;
+        if (only && !rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) continue;
+        seg_snapshot_info_t si;
+        if (seg_snapshot_write(d->state_dir, s->topic, s->partition, s->engine, slot_offset(s),
+                               &si, err, sizeof err) != 0) {
+            seg_log(SEG_LOG_ERROR, "checkpoint", "%s (the changelog still holds this state)", err);
+            count(d->ckpt_errors, 1);
+            continue;
+        }
+        customers += si.customers;
+        bytes += si.bytes;
+        parts++;
+    }
+    int64_t pause = mono_ms() - t0;
+    count(d->checkpoints, 1);
+    if (d->ckpt_pause_ms) seg_gauge_set(d->ckpt_pause_ms, pause);
+    if (d->ckpt_pause_max_ms && pause > seg_gauge_get(d->ckpt_pause_max_ms))
+        seg_gauge_set(d->ckpt_pause_max_ms, pause);
+    seg_log(parts ? SEG_LOG_INFO : SEG_LOG_DEBUG, "checkpoint",
+            "%s: %d partition(s), %llu customers, %.1f MB snapshot, %ld changelog records, "
+            "paused %lld ms", why, parts, (unsigned long long)customers, bytes / 1e6, records,
+            (long long)pause);
+    return;
+fail_drain:
+    count(d->ckpt_errors, 1);
+    seg_log(SEG_LOG_ERROR, "checkpoint", "%s: deliveries still outstanding; checkpoint skipped",
+            why);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -470,9 +672,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
-            if (slot_add(d, parts->elems[i].topic, parts->elems[i].partition) != 0)
+            int64_t resume;
+            if (slot_add(d, parts->elems[i].topic, parts->elems[i].partition, &resume) != 0)
                 set_fatal(d, "cannot take partition %s: out of memory or too many "
                           "partitions%s", parts->elems[i].topic, "");
+            /* Resume where the restored state ends, never at the group's
+             * committed offset: state and position must match. */
+            parts->elems[i].offset = resume;
         }
         seg_log(SEG_LOG_INFO, "kafka", "assigned %d partition(s) (%s)", parts->cnt,
                 coop ? "incremental" : "eager");
@@ -488,6 +694,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 seg_log(SEG_LOG_ERROR, "kafka", "revoke: deliveries still outstanding; "
                         "their records are not committed and will be processed again");
             store_offsets(d, parts);
+            checkpoint(d, parts, "revoke");
             commit_sync(d, "revoke");
         }
         for (int i = 0; i < parts->cnt; i++) {
@@ -700,6 +907,15 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
     }
     d->routes = seg_routes_new(cfg, errstr, errstr_size);
     if (!d->routes) return -1;
+    seg_kafka_changelog_topic(cfg, d->changelog, sizeof d->changelog);
+    seg_kafka_state_dir(cfg, d->state_dir, sizeof d->state_dir);
+    if (mkdir(d->state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errstr, errstr_size, "cannot create state directory '%s': %s", d->state_dir,
+                 strerror(errno));
+        return -1;
+    }
+    seg_log(SEG_LOG_INFO, "main", "state in '%s', changelog '%s', checkpoint every %llds",
+            d->state_dir, d->changelog, (long long)cfg->checkpoint.interval);
     d->dec = seg_decoder_new();
     d->wm = seg_watermark_new(cfg->time.mode == SEG_TIMEMODE_WALL ? SEG_TIME_WALL : SEG_TIME_EVENT,
                               cfg->time.lateness, cfg->time.idle_timeout * 1000);
@@ -721,6 +937,11 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
     }
     d->out_rkt = rd_kafka_topic_new(d->producer, cfg->kafka.output_topic, NULL);
     d->dlq_rkt = rd_kafka_topic_new(d->producer, cfg->kafka.dlq_topic, NULL);
+    d->changelog_rkt = rd_kafka_topic_new(d->producer, d->changelog, NULL);
+    if (!d->changelog_rkt) {
+        snprintf(errstr, errstr_size, "cannot create changelog topic handle");
+        return -1;
+    }
     size_t nr = seg_routes_count(d->routes);
     d->route_rkt = calloc(nr ? nr : 1, sizeof *d->route_rkt);
     if (!d->out_rkt || !d->dlq_rkt || !d->route_rkt) {
@@ -734,6 +955,17 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
                      seg_routes_topic(d->routes, i));
             return -1;
         }
+    }
+
+    rd_kafka_conf_t *rconf = seg_kafka_restore_conf(cfg, bootstrap, errstr, errstr_size);
+    if (!rconf) return -1;
+    rd_kafka_conf_set_opaque(rconf, d);
+    rd_kafka_conf_set_error_cb(rconf, on_error);
+    d->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, rconf, err, sizeof err);
+    if (!d->restorer) {
+        rd_kafka_conf_destroy(rconf);
+        snprintf(errstr, errstr_size, "cannot create the restore consumer: %s", err);
+        return -1;
     }
 
     rd_kafka_conf_t *cconf = seg_kafka_consumer_conf(cfg, bootstrap, errstr, errstr_size);
@@ -773,6 +1005,10 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
 static void teardown(daemon_t *d)
 {
     if (d->consumer) rd_kafka_destroy(d->consumer);
+    if (d->restorer) {
+        rd_kafka_consumer_close(d->restorer);
+        rd_kafka_destroy(d->restorer);
+    }
     for (unsigned i = 0; i < MAX_SLOTS; i++) slot_remove(d, i);
     if (d->route_rkt) {
         for (size_t i = 0; d->routes && i < seg_routes_count(d->routes); i++)
@@ -781,6 +1017,7 @@ static void teardown(daemon_t *d)
     }
     if (d->out_rkt) rd_kafka_topic_destroy(d->out_rkt);
     if (d->dlq_rkt) rd_kafka_topic_destroy(d->dlq_rkt);
+    if (d->changelog_rkt) rd_kafka_topic_destroy(d->changelog_rkt);
     while (d->retries) {
         retry_t *r = d->retries;
         d->retries = r->next;
@@ -820,6 +1057,7 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
     signal(SIGPIPE, SIG_IGN);
 
     if (setup(d, errstr, errstr_size) != 0) goto out;
+    d->last_checkpoint_ms = mono_ms();
     sd_notify(0, "READY=1\nSTATUS=consuming");
     seg_log(SEG_LOG_INFO, "main", "segd %s running: group '%s', output '%s'", SEGD_VERSION,
             cfg->kafka.group_id, cfg->kafka.output_topic);
@@ -849,6 +1087,10 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
         advance_time(d);
         store_offsets(d, NULL);
         tick(d);
+        if (mono_ms() - d->last_checkpoint_ms >= d->cfg->checkpoint.interval * 1000) {
+            checkpoint(d, NULL, "interval");
+            d->last_checkpoint_ms = mono_ms();
+        }
     }
 
     /* Shutdown: stop fetching, drain the producer, commit, close. */
@@ -865,6 +1107,7 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
             rd_kafka_outq_len(d->producer));
     int drained = drain(d, deadline);
     store_offsets(d, NULL);
+    if (drained == 0) checkpoint(d, NULL, "shutdown");
     commit_sync(d, "shutdown");
     rd_kafka_consumer_close(d->consumer);
     if (drained != 0) {

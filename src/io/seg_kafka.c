@@ -213,3 +213,34 @@ rd_kafka_conf_t *seg_kafka_producer_conf(const seg_cfg_t *cfg, const char *boots
                  producer_forced, sizeof producer_forced / sizeof producer_forced[0],
                  defaults, sizeof defaults / sizeof defaults[0], errstr, errstr_size);
 }
+
+rd_kafka_conf_t *seg_kafka_restore_conf(const seg_cfg_t *cfg, const char *bootstrap,
+                                        char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = seg_kafka_consumer_conf(cfg, bootstrap, errstr, errstr_size);
+    if (!conf) return NULL;
+    char gid[300];
+    snprintf(gid, sizeof gid, "%s-restore", cfg->kafka.group_id);
+    if (set_prop(conf, cfg, "kafka.consumer", NULL, "group.id", gid, errstr, errstr_size) ||
+        set_prop(conf, cfg, "kafka.consumer", NULL, "enable.auto.commit", "false", errstr,
+                 errstr_size) ||
+        set_prop(conf, cfg, "kafka.consumer", NULL, "client.id", "segd-restore", errstr,
+                 errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+void seg_kafka_state_dir(const seg_cfg_t *cfg, char *buf, size_t size)
+{
+    const char *env = getenv("STATE_DIRECTORY");
+    if (cfg->state.dir[0]) {
+        snprintf(buf, size, "%s", cfg->state.dir);
+    } else if (env && *env) {
+        size_t n = strcspn(env, ":");
+        snprintf(buf, size, "%.*s", (int)n, env);
+    } else {
+        snprintf(buf, size, "./state");
+    }
+}

@@ -41,6 +41,15 @@ void seg_kafka_changelog_topic(const seg_cfg_t *cfg, char *buf, size_t size);
 rd_kafka_conf_t *seg_kafka_consumer_conf(const seg_cfg_t *cfg, const char *bootstrap,
                                          char *errstr, size_t errstr_size);
 
+/* A consumer for reading the changelog on restore: same passthrough
+ * properties, no group membership, no offset commits. */
+rd_kafka_conf_t *seg_kafka_restore_conf(const seg_cfg_t *cfg, const char *bootstrap,
+                                        char *errstr, size_t errstr_size);
+
+/* The state directory: state.dir, else the first entry of
+ * $STATE_DIRECTORY (systemd's StateDirectory=), else "./state". */
+void seg_kafka_state_dir(const seg_cfg_t *cfg, char *buf, size_t size);
+
 /* Same for the producer (kafka.producer.*; idempotent, acks=all). */
 rd_kafka_conf_t *seg_kafka_producer_conf(const seg_cfg_t *cfg, const char *bootstrap,
                                          char *errstr, size_t errstr_size);
