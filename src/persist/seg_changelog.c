@@ -11,6 +11,7 @@
 
 #include "event/seg_decode.h"
 #include "persist/seg_snapshot.h"
+#include "state/seg_store.h"
 
 static double mono(void)
 {
@@ -27,12 +28,25 @@ typedef struct appender {
     long                     n;
 } appender_t;
 
-static int on_change(void *opaque, const char *id, size_t len, const seg_cust_state_t *st)
+static int on_change(void *opaque, const char *id, size_t len, const seg_cust_state_t *st,
+                     uint32_t removed_seq)
 {
     appender_t *a = opaque;
     if (!st) {
-        if (a->produce(a->opaque, a->partition, id, len, NULL, 0) != 0) return -1;
-        a->n++;
+        /* A tombstone (compaction drops the customer), and a grave record
+         * that keeps its last seq so a return never reuses an id. */
+        char key[SEG_CHANGELOG_GRAVE_LEN + 256];
+        memcpy(key, SEG_CHANGELOG_GRAVE, SEG_CHANGELOG_GRAVE_LEN);
+        memcpy(key + SEG_CHANGELOG_GRAVE_LEN, id, len);
+        msgpack_sbuffer_clear(&a->sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &a->sb, msgpack_sbuffer_write);
+        msgpack_pack_uint32(&pk, removed_seq);
+        if (a->produce(a->opaque, a->partition, id, len, NULL, 0) != 0 ||
+            a->produce(a->opaque, a->partition, key, SEG_CHANGELOG_GRAVE_LEN + len, a->sb.data,
+                       a->sb.size) != 0)
+            return -1;
+        a->n += 2;
         return 0;
     }
     msgpack_sbuffer_clear(&a->sb);
@@ -147,6 +161,28 @@ static int apply_pending(restorer_t *r, seg_engine_t *e, seg_changelog_restore_t
     int rc = -1;
     for (size_t i = 0; i < r->n; i++) {
         pending_t *p = &r->p[i];
+        if (p->klen > SEG_CHANGELOG_GRAVE_LEN &&
+            memcmp(p->key, SEG_CHANGELOG_GRAVE, SEG_CHANGELOG_GRAVE_LEN) == 0) {
+            size_t size, off = 0;
+            msgpack_object o;
+            msgpack_zone_clear(&zone);
+            int64_t seq;
+            if (!p->val || seg_msgpack_value_size(p->val, p->vlen, &size) != 1 ||
+                msgpack_unpack(p->val, size, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+                get_i64(&o, &seq) || seq < 0 || seq > UINT32_MAX) {
+                snprintf(errstr, errstr_size, "changelog grave record is malformed");
+                goto out;
+            }
+            const char *id = p->key + SEG_CHANGELOG_GRAVE_LEN;
+            size_t idlen = p->klen - SEG_CHANGELOG_GRAVE_LEN;
+            seg_engine_customer_remove(e, id, idlen);
+            if (seg_engine_grave_put(e, seg_store_hash(id, idlen), (uint32_t)seq) != 0) {
+                snprintf(errstr, errstr_size, "changelog: out of memory");
+                goto out;
+            }
+            out->applied++;
+            continue;
+        }
         if (!p->val) {
             seg_engine_customer_remove(e, p->key, p->klen);
             out->applied++;

@@ -7,7 +7,8 @@
  * same number (co-partitioned with the input):
  *   - the latest state of every customer that changed since the last
  *     checkpoint (key = customer id, value = the snapshot's customer
- *     record), or a tombstone (null value) for a customer evicted;
+ *     record), or for a customer evicted a tombstone (null value) plus a
+ *     grave record (key = SEG_CHANGELOG_GRAVE + id, value = its last seq);
  *   - then one marker (key = SEG_CHANGELOG_MARKER, value = a MessagePack
  *     map with the input offset the state covers and the engine time).
  * A restore applies records only up to the last marker: anything after it
@@ -29,6 +30,9 @@
  * key can collide with the marker's. */
 #define SEG_CHANGELOG_MARKER     "\0segd.marker"
 #define SEG_CHANGELOG_MARKER_LEN 12
+/* Prefix of the key recording an evicted customer's last seq. */
+#define SEG_CHANGELOG_GRAVE      "\0segd.grave:"
+#define SEG_CHANGELOG_GRAVE_LEN  12
 
 /* Produces one message; the caller's function handles QUEUE_FULL and
  * delivery accounting. value NULL = tombstone. Returns 0 or -1. */

@@ -233,7 +233,7 @@ int seg_snapshot_write(const char *dir, const char *topic, int32_t partition,
     msgpack_packer_init(&pk, &w, write_cb);
     seg_engine_stats_t st;
     seg_engine_stats(e, &st);
-    msgpack_pack_map(&pk, 6);
+    msgpack_pack_map(&pk, 7);
     pack_str(&pk, "v", 1);
     msgpack_pack_int(&pk, 1);
     pack_str(&pk, "topic", 5);
@@ -246,6 +246,8 @@ int seg_snapshot_write(const char *dir, const char *topic, int32_t partition,
     msgpack_pack_int64(&pk, seg_engine_max_ts(e));
     pack_str(&pk, "customers", 9);
     msgpack_pack_uint64(&pk, st.customers);
+    pack_str(&pk, "graves", 6);
+    msgpack_pack_uint64(&pk, seg_engine_grave_count(e));
     uint64_t n = 0;
     uint32_t high = seg_engine_customer_high(e);
     for (uint32_t i = 0; i < high && !w.failed; i++) {
@@ -253,6 +255,15 @@ int seg_snapshot_write(const char *dir, const char *topic, int32_t partition,
         if (seg_engine_customer_get(e, i, &cs) != 0) continue;
         seg_snapshot_pack_customer(&pk, &cs);
         n++;
+    }
+    /* Evicted customers' last seqs, so a returning one never reuses an id. */
+    for (size_t i = 0; i < seg_engine_grave_slots(e) && !w.failed; i++) {
+        uint64_t h;
+        uint32_t seq;
+        if (seg_engine_grave_get(e, i, &h, &seq) != 0) continue;
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_uint64(&pk, h);
+        msgpack_pack_uint32(&pk, seq);
     }
     put_le(hdr + 8, w.len, 8);
     put_le(hdr + 16, w.crc, 4);
@@ -334,7 +345,11 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
         goto out;
     }
     memcpy(info->topic, v->via.str.ptr, v->via.str.size);
-    int64_t customers;
+    int64_t customers, graves = 0;
+    if (header_field(&o, "graves", &v) == 0 && (get_i64(v, &graves) || graves < 0)) {
+        snprintf(errstr, errstr_size, "malformed header: graves");
+        goto out;
+    }
     if (header_field(&o, "partition", &v) || get_i64(v, &x) || x < 0 || x > INT32_MAX ||
         (info->partition = (int32_t)x, 0) ||
         header_field(&o, "next_offset", &v) || get_i64(v, &info->next_offset) ||
@@ -344,8 +359,8 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
         goto out;
     }
     off = size;
-    uint64_t n = 0;
-    while (off < len) {
+    uint64_t n = 0, g = 0;
+    while (off < len && (int64_t)n < customers) {
         if (seg_msgpack_value_size(buf + off, len - off, &size) != 1) {
             snprintf(errstr, errstr_size, "customer %llu is cut off", (unsigned long long)n);
             goto out;
@@ -367,6 +382,34 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
         }
         n++;
         off += size;
+    }
+    while (off < len) {
+        if (seg_msgpack_value_size(buf + off, len - off, &size) != 1) {
+            snprintf(errstr, errstr_size, "grave %llu is cut off", (unsigned long long)g);
+            goto out;
+        }
+        size_t o2 = 0;
+        msgpack_zone_clear(&zone);
+        int64_t h, seq;
+        if (msgpack_unpack(buf + off, size, &o2, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+            o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 2 ||
+            o.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            get_i64(&o.via.array.ptr[1], &seq) || seq <= 0 || seq > UINT32_MAX) {
+            snprintf(errstr, errstr_size, "grave %llu is malformed", (unsigned long long)g);
+            goto out;
+        }
+        h = (int64_t)o.via.array.ptr[0].via.u64;
+        if (seg_engine_grave_put(e, (uint64_t)h, (uint32_t)seq) != 0) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
+        }
+        g++;
+        off += size;
+    }
+    if ((int64_t)g != graves) {
+        snprintf(errstr, errstr_size, "header says %lld graves, file holds %llu",
+                 (long long)graves, (unsigned long long)g);
+        goto out;
     }
     if ((int64_t)n != customers) {
         snprintf(errstr, errstr_size, "header says %lld customers, file holds %llu",

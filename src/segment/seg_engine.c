@@ -42,8 +42,10 @@ struct seg_engine {
     bool          track;             /* record changes for the changelog */
     uint32_t     *dirty;             /* changed customer indices (may repeat) */
     size_t        n_dirty, dirty_cap;
-    char        **removed;           /* ids removed since the last drain: len byte + bytes */
+    char        **removed;           /* removed since the last drain: len byte, id, seq (4 bytes) */
     size_t        n_removed, removed_cap;
+    struct grave { uint64_t hash; uint32_t seq; } *graves;  /* hash 0 = empty, seq 0 = deleted */
+    size_t        grave_slots, grave_used;
     seg_engine_stats_t stats;
 };
 
@@ -107,6 +109,7 @@ void seg_engine_destroy(seg_engine_t *e)
     free(e->dirty);
     for (size_t i = 0; i < e->n_removed; i++) free(e->removed[i]);
     free(e->removed);
+    free(e->graves);
     free(e);
 }
 
@@ -232,7 +235,71 @@ static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
     return seg_timer_set(e->timers, idx, d);
 }
 
-static int remember_removed(seg_engine_t *e, const char *id, size_t len)
+static uint64_t grave_hash(uint64_t h) { return h ? h : 1; }
+
+int seg_engine_grave_put(seg_engine_t *e, uint64_t hash, uint32_t seq)
+{
+    hash = grave_hash(hash);
+    if ((e->grave_used + 1) * 2 > e->grave_slots) {
+        size_t n = e->grave_slots ? e->grave_slots * 2 : 64;
+        struct grave *g = calloc(n, sizeof *g);
+        if (!g) return -1;
+        for (size_t i = 0; i < e->grave_slots; i++) {
+            if (!e->graves[i].hash || !e->graves[i].seq) continue;
+            size_t j = e->graves[i].hash & (n - 1);
+            while (g[j].hash) j = (j + 1) & (n - 1);
+            g[j] = e->graves[i];
+        }
+        free(e->graves);
+        e->graves = g;
+        e->grave_slots = n;
+        size_t live = 0;
+        for (size_t i = 0; i < n; i++) live += g[i].hash != 0;
+        e->grave_used = live;
+    }
+    size_t j = hash & (e->grave_slots - 1);
+    while (e->graves[j].hash && e->graves[j].hash != hash) j = (j + 1) & (e->grave_slots - 1);
+    if (!e->graves[j].hash) e->grave_used++;
+    e->graves[j].hash = hash;
+    e->graves[j].seq = seq;
+    return 0;
+}
+
+/* Returns and forgets the seq left by an evicted customer, 0 if none. */
+static uint32_t grave_take(seg_engine_t *e, const char *id, size_t len)
+{
+    if (!e->grave_used) return 0;
+    uint64_t hash = grave_hash(seg_store_hash(id, len));
+    size_t j = hash & (e->grave_slots - 1);
+    while (e->graves[j].hash) {
+        if (e->graves[j].hash == hash) {
+            uint32_t seq = e->graves[j].seq;
+            e->graves[j].seq = 0;      /* deleted; the slot keeps probe chains intact */
+            return seq;
+        }
+        j = (j + 1) & (e->grave_slots - 1);
+    }
+    return 0;
+}
+
+size_t seg_engine_grave_slots(const seg_engine_t *e) { return e->grave_slots; }
+
+size_t seg_engine_grave_count(const seg_engine_t *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->grave_slots; i++) n += e->graves[i].hash && e->graves[i].seq;
+    return n;
+}
+
+int seg_engine_grave_get(const seg_engine_t *e, size_t i, uint64_t *hash, uint32_t *seq)
+{
+    if (i >= e->grave_slots || !e->graves[i].hash || !e->graves[i].seq) return -1;
+    *hash = e->graves[i].hash;
+    *seq = e->graves[i].seq;
+    return 0;
+}
+
+static int remember_removed(seg_engine_t *e, const char *id, size_t len, uint32_t seq)
 {
     if (!e->track) return 0;
     if (e->n_removed == e->removed_cap) {
@@ -242,17 +309,19 @@ static int remember_removed(seg_engine_t *e, const char *id, size_t len)
         e->removed = nr;
         e->removed_cap = ncap;
     }
-    char *copy = malloc(len + 1);
+    char *copy = malloc(len + 5);
     if (!copy) return -1;
     copy[0] = (char)(unsigned char)len;
     memcpy(copy + 1, id, len);
+    memcpy(copy + 1 + len, &seq, 4);
     e->removed[e->n_removed++] = copy;
     return 0;
 }
 
 static int remove_customer(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
-    int rc = remember_removed(e, c->id, c->id_len);
+    int rc = remember_removed(e, c->id, c->id_len, c->seq);
+    if (seg_engine_grave_put(e, seg_store_hash(c->id, c->id_len), c->seq) != 0) rc = -1;
     seg_timer_clear(e->timers, idx);
     seg_store_delete(e->store, idx);
     return rc;
@@ -340,6 +409,7 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
             c = seg_store_get(e->store, idx);
         }
     }
+    if (created) c->seq = grave_take(e, ev->customer_id, ev->customer_id_len);
     if (created || ev->ts > c->now) c->now = ev->ts;
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
@@ -435,6 +505,7 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
     uint32_t idx = seg_store_upsert(e->store, in->id, in->id_len, &created);
     if (idx == SEG_CUST_NONE) goto oom;
     seg_cust_t *c = seg_store_get(e->store, idx);
+    if (created) (void)grave_take(e, in->id, in->id_len);   /* the live record wins */
     seg_winpool_t *pool = seg_store_winpool(e->store);
     seg_window_free(pool, &c->money);
     seg_window_free(pool, &c->complaints);
@@ -481,7 +552,10 @@ int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque)
     size_t r = 0;
     for (; r < e->n_removed; r++) {
         const char *rec = e->removed[r];
-        if (fn(opaque, rec + 1, (unsigned char)rec[0], NULL) != 0) break;
+        size_t len = (unsigned char)rec[0];
+        uint32_t seq;
+        memcpy(&seq, rec + 1 + len, 4);
+        if (fn(opaque, rec + 1, len, NULL, seq) != 0) break;
         free(e->removed[r]);
     }
     memmove(e->removed, e->removed + r, (e->n_removed - r) * sizeof *e->removed);
@@ -495,7 +569,7 @@ int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque)
         if (c->id_len == 0 || !(c->flags & SEG_CUST_DIRTY)) continue;
         seg_cust_state_t st;
         state_of(e, c, &st);
-        if (fn(opaque, c->id, c->id_len, &st) != 0) break;
+        if (fn(opaque, c->id, c->id_len, &st, 0) != 0) break;
         c->flags &= (uint8_t)~SEG_CUST_DIRTY;
     }
     memmove(e->dirty, e->dirty + i, (e->n_dirty - i) * sizeof *e->dirty);

@@ -80,9 +80,10 @@ typedef struct seg_cust_state {
 } seg_cust_state_t;
 
 /* Receives one changed customer: its state, or state == NULL when the
- * customer was removed (eviction), with its id. */
+ * customer was removed (eviction), with its id and the last seq it used
+ * (kept so a returning customer never reuses an id). */
 typedef int (*seg_change_fn)(void *opaque, const char *id, size_t id_len,
-                             const seg_cust_state_t *state);
+                             const seg_cust_state_t *state, uint32_t removed_seq);
 
 /* Creates an engine with a copy of cfg. emit must not be NULL. Returns
  * NULL with errstr set on failure. */
@@ -133,6 +134,15 @@ void seg_engine_set_max_ts(seg_engine_t *e, int64_t t);
  * instant (state.evict_after); 0 (the default) never removes anyone. A
  * later event from an evicted customer starts it again as new. */
 void seg_engine_set_evict_after(seg_engine_t *e, int64_t after);
+
+/* Evicted customers leave only (hash of id, last seq) behind, so that a
+ * returning customer continues its seq and never republishes an id with
+ * different content. Persistence saves and restores these. */
+size_t seg_engine_grave_count(const seg_engine_t *e);
+/* Entry i (0..count-1 in table order; empty slots skipped by returning -1). */
+int seg_engine_grave_get(const seg_engine_t *e, size_t i, uint64_t *hash, uint32_t *seq);
+size_t seg_engine_grave_slots(const seg_engine_t *e);
+int seg_engine_grave_put(seg_engine_t *e, uint64_t hash, uint32_t seq);
 
 /* Starts recording which customers change (for the changelog). */
 void seg_engine_track_changes(seg_engine_t *e, bool on);

@@ -65,7 +65,7 @@ struct seg_store {
  * Ids are short (<= 128 bytes), so a simple word loop beats table-driven
  * hashes; the final mix spreads sequential ids like "c0000001".."c0000002"
  * over the whole table. */
-static uint64_t hash_id(const char *s, size_t len)
+uint64_t seg_store_hash(const char *s, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
     while (len >= 8) {
@@ -186,7 +186,7 @@ static void migrate_step(seg_store_t *st)
 
 uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len)
 {
-    uint64_t h = hash_id(id, len);
+    uint64_t h = seg_store_hash(id, len);
     uint32_t idx = table_find(st, &st->cur, h, id, len);
     if (idx == SEG_CUST_NONE && st->old.slots)
         idx = table_find(st, &st->old, h, id, len);
@@ -239,7 +239,7 @@ uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len, int *crea
 {
     *created = 0;
     migrate_step(st);
-    uint64_t h = hash_id(id, len);
+    uint64_t h = seg_store_hash(id, len);
     uint32_t idx = table_find(st, &st->cur, h, id, len);
     if (idx == SEG_CUST_NONE && st->old.slots)
         idx = table_find(st, &st->old, h, id, len);
@@ -308,7 +308,7 @@ int seg_store_delete(seg_store_t *st, uint32_t idx)
         st->free_idx = nf;
         st->free_cap = ncap;
     }
-    uint64_t h = hash_id(c->id, c->id_len);
+    uint64_t h = seg_store_hash(c->id, c->id_len);
     table_bury(&st->cur, h, idx);
     if (st->old.slots) table_bury(&st->old, h, idx);
     seg_window_free(st->winpool, &c->money);

@@ -74,6 +74,9 @@ int seg_store_delete(seg_store_t *st, uint32_t idx);
  * records whose id_len is 0 (deleted). */
 uint32_t seg_store_high(const seg_store_t *st);
 
+/* The 64-bit hash the store uses for ids (stable across runs). */
+uint64_t seg_store_hash(const char *id, size_t len);
+
 /* Number of customers held. */
 uint32_t seg_store_count(const seg_store_t *st);
 

@@ -368,6 +368,35 @@ static void fold_local_fires_own_deadlines_only(void **state)
         T("b", 4, "lifecycle", Q("new"), "active", "2024-01-31T00:00:00Z", "time"));
 }
 
+/* Eviction: a customer churned for evict_after leaves memory at that
+ * instant; when it returns it starts again as new, but its seq continues,
+ * so no id is ever published twice with different content. */
+static void eviction_keeps_ids_unique(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg.seg.value.enabled = false;
+    f->cfg.seg.rfm.enabled = false;
+    start(f);
+    seg_engine_set_evict_after(f->eng, 30 * 86400);
+    fold(f, ev(SEG_EV_PURCHASE, "e", "2020-01-01T00:00:00Z", "5"));
+    /* new, active, at_risk, silent, churned (2020-12-31, leap year) */
+    advance(f, "2021-01-29T23:59:59Z");
+    seg_engine_stats_t st;
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.customers, 1);
+    advance(f, "2021-01-30T00:00:00Z");   /* churned at 12-31 + 30d = 01-30 */
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.customers, 0);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(f->out.n, 5);
+    assert_int_equal(seg_engine_grave_count(f->eng), 1);
+    fold(f, ev(SEG_EV_PURCHASE, "e", "2021-03-01T00:00:00Z", "5"));
+    assert_int_equal(f->out.n, 6);
+    assert_string_equal(f->out.lines[5],
+        T("e", 6, "lifecycle", N, "new", "2021-03-01T00:00:00Z", "event"));
+    assert_int_equal(seg_engine_grave_count(f->eng), 0);
+}
+
 /* Disabled dimensions emit nothing; membership starts at "out". */
 static void disabled_dimensions_silent(void **state)
 {
@@ -430,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(window_edge_is_exclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(interleaving_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(fold_local_fires_own_deadlines_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(eviction_keeps_ids_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(disabled_dimensions_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(id_is_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_count, setup, teardown),
