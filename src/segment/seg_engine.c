@@ -225,14 +225,19 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
     return best;
 }
 
+/* Timers are kept lazily: a customer's heap entry is a lower bound of its
+ * true next deadline. Most events push a deadline later (a purchase moves
+ * "last purchase + 45d" out), and moving an entry down the heap on every
+ * event cost a tenth of replay time; instead a later deadline leaves the
+ * entry where it is, and when it comes due it is checked against
+ * next_deadline() and moved then (once per deadline period rather than
+ * once per event). An earlier deadline always moves the entry up, so an
+ * entry is never later than the truth. */
 static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
     int64_t d = next_deadline(e, c);
-    if (d == INT64_MAX) {
-        seg_timer_clear(e->timers, idx);
-        return 0;
-    }
-    return seg_timer_set(e->timers, idx, d);
+    if (d < seg_timer_when(e->timers, idx)) return seg_timer_set(e->timers, idx, d);
+    return 0;
 }
 
 static uint64_t grave_hash(uint64_t h) { return h ? h : 1; }
@@ -364,9 +369,16 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
     int rc = 0;
     while (rc == 0 && seg_timer_pop_due(e->timers, t, &idx, &when)) {
         seg_cust_t *c = seg_store_get(e->store, idx);
-        /* Deadlines are always set after the clock (next_deadline), and
-         * an event never moves a clock past a pending deadline without
-         * firing it first, so when > c->now here. */
+        /* The entry is a lower bound (see reschedule): fire only if it is
+         * the true deadline, else put the customer back at the true one. */
+        int64_t real = next_deadline(e, c);
+        if (real > when) {
+            if (real != INT64_MAX) rc = seg_timer_set(e->timers, idx, real) == 0 ? 0 : -1;
+            continue;
+        }
+        /* Deadlines are always after the clock (next_deadline), and an
+         * event never moves a clock past a pending deadline without firing
+         * it first, so when > c->now here. */
         rc = fire(e, idx, c, when);
     }
     return finish(e, rc, errstr, errstr_size);
@@ -383,7 +395,7 @@ int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
 static int fire_own(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t)
 {
     int64_t when;
-    while ((when = seg_timer_when(e->timers, idx)) <= t) {
+    while (seg_timer_when(e->timers, idx) <= t && (when = next_deadline(e, c)) <= t) {
         bool evicting = e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
             when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after;
         if (fire(e, idx, c, when) != 0) return -1;
