@@ -11,6 +11,8 @@
  */
 #include "util/seg_ts.h"
 
+#include <string.h>
+
 #define SECS_PER_DAY 86400LL
 
 static int is_leap(int64_t y)
@@ -142,18 +144,26 @@ size_t seg_ts_format(int64_t ts, char *buf)
         sod += SECS_PER_DAY;
         days--;
     }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    int yy = (int)y;
-    buf[0] = (char)('0' + yy / 1000);
-    buf[1] = (char)('0' + yy / 100 % 10);
-    buf[2] = (char)('0' + yy / 10 % 10);
-    buf[3] = (char)('0' + yy % 10);
-    buf[4] = '-';
-    put2(buf + 5, m);
-    buf[7] = '-';
-    put2(buf + 8, d);
+    /* Transitions come in runs on the same day (a replay or a watermark
+     * advances through time), so the date part is cached per thread. */
+    static _Thread_local int64_t cached_day = INT64_MIN;
+    static _Thread_local char cached_date[10];
+    if (days != cached_day) {
+        int64_t y;
+        int m, d;
+        civil_from_days(days, &y, &m, &d);
+        int yy = (int)y;
+        cached_date[0] = (char)('0' + yy / 1000);
+        cached_date[1] = (char)('0' + yy / 100 % 10);
+        cached_date[2] = (char)('0' + yy / 10 % 10);
+        cached_date[3] = (char)('0' + yy % 10);
+        cached_date[4] = '-';
+        put2(cached_date + 5, m);
+        cached_date[7] = '-';
+        put2(cached_date + 8, d);
+        cached_day = days;
+    }
+    memcpy(buf, cached_date, 10);
     buf[10] = 'T';
     put2(buf + 11, (int)(sod / 3600));
     buf[13] = ':';
