@@ -157,6 +157,7 @@ static void damaged_files_rejected(void **state)
         seg_engine_destroy(x);
     }
     free(img);
+    free(o.buf);
 }
 
 static void crash_before_rename_keeps_previous(void **state)
