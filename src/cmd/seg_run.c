@@ -67,6 +67,7 @@ typedef struct slot {
     seg_inflight_t  *inflight;
     int64_t          next_offset;     /* one past the last record consumed */
     int64_t          resume_offset;   /* where the restored state resumes, -1: none */
+    int64_t          ckpt_offset;     /* offset of the last checkpoint, -1: none */
     seg_gauge_t     *lag;
 } slot_t;
 
@@ -87,6 +88,7 @@ typedef struct daemon {
     char                  state_dir[512];
     char                  changelog[300];
     int64_t               last_checkpoint_ms;
+    bool                  restored_from_snapshot; /* set by restore() for slot_add */
     seg_routes_t         *routes;
     seg_decoder_t        *dec;
     seg_watermark_t      *wm;
@@ -468,6 +470,7 @@ static seg_engine_t *restore(daemon_t *d, const char *topic, int32_t partition, 
         seg_engine_destroy(fromlog);
         e = fromsnap;
         *resume = si.next_offset;
+        d->restored_from_snapshot = true;
         count(d->snapshot_loads, 1);
         seg_log(SEG_LOG_INFO, "restore", "%s[%d]: loaded snapshot: %llu customers, %.1f MB in "
                 "%.3f s, resuming at offset %lld", topic, partition,
@@ -512,8 +515,12 @@ static int slot_add(daemon_t *d, const char *topic, int32_t partition, int64_t *
         snprintf(s->topic, sizeof s->topic, "%s", topic);
         s->partition = partition;
         s->next_offset = -1;
+        d->restored_from_snapshot = false;
         s->engine = restore(d, topic, partition, resume);
         s->resume_offset = *resume >= 0 ? *resume : -1;
+        /* A snapshot just loaded is already on disk; a changelog restore
+         * gets a local snapshot at the next checkpoint. */
+        s->ckpt_offset = d->restored_from_snapshot ? s->resume_offset : -1;
         s->inflight = seg_inflight_new();
         if (!s->engine || !s->inflight ||
             seg_watermark_add(d->wm, i, mono_ms()) != 0) {
@@ -615,10 +622,15 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
     char err[512];
     if (drain(d, deadline) != 0) goto fail_drain;
     long records = 0;
+    bool todo[MAX_SLOTS];
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
-        if (!s->used || slot_offset(s) < 0) continue;
-        if (only && !rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) continue;
+        /* Nothing new since the last checkpoint: no changelog marker, no
+         * rewrite of a possibly large snapshot. */
+        todo[i] = s->used && slot_offset(s) >= 0 &&
+                  (!only || rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) &&
+                  (seg_engine_pending_changes(s->engine) > 0 || slot_offset(s) != s->ckpt_offset);
+        if (!todo[i]) continue;
         long n = seg_changelog_append(s->engine, s->partition, slot_offset(s), produce_changelog,
                                       d, err, sizeof err);
         if (n < 0) {
@@ -633,8 +645,7 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
     int parts = 0;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
-        if (!s->used || slot_offset(s) < 0) continue;
-        if (only && !rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) continue;
+        if (!todo[i]) continue;
         seg_snapshot_info_t si;
         if (seg_snapshot_write(d->state_dir, s->topic, s->partition, s->engine, slot_offset(s),
                                &si, err, sizeof err) != 0) {
@@ -642,6 +653,7 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
             count(d->ckpt_errors, 1);
             continue;
         }
+        s->ckpt_offset = slot_offset(s);
         customers += si.customers;
         bytes += si.bytes;
         parts++;
