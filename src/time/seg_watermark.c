@@ -117,6 +117,17 @@ int64_t seg_watermark_update(seg_watermark_t *w, int64_t now_ms)
 
 int64_t seg_watermark_get(const seg_watermark_t *w) { return w->wm; }
 
+int64_t seg_watermark_slot_limit(const seg_watermark_t *w, unsigned slot)
+{
+    if (w->mode == SEG_TIME_WALL || slot >= w->nslots || !w->slots[slot].used)
+        return w->wm;
+    const slot_t *s = &w->slots[slot];
+    if (s->idle) return w->wm;
+    if (!s->has_ts) return INT64_MIN;
+    int64_t own = s->max_ts - w->lateness;
+    return own < w->wm ? own : w->wm;
+}
+
 bool seg_watermark_idle(const seg_watermark_t *w, unsigned slot)
 {
     return slot < w->nslots && w->slots[slot].used && w->slots[slot].idle;

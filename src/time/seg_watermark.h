@@ -55,6 +55,16 @@ int64_t seg_watermark_update(seg_watermark_t *w, int64_t now_ms);
 /* The last value returned by seg_watermark_update. */
 int64_t seg_watermark_get(const seg_watermark_t *w);
 
+/* How far slot's own deadlines may fire, as of the last update: the
+ * watermark, but never past the slot's own largest ts minus lateness while
+ * the slot is active, and not at all (INT64_MIN) while an active slot has
+ * had no record yet. A partition behind the others (one just taken over
+ * from another instance, with a backlog) must fold its backlog before its
+ * deadlines fire; the shared watermark, monotonic and already ahead, does
+ * not say that. An idle slot follows the watermark. Wall mode: the
+ * watermark. */
+int64_t seg_watermark_slot_limit(const seg_watermark_t *w, unsigned slot);
+
 /* 1 if slot is currently idle (as of the last update). */
 bool seg_watermark_idle(const seg_watermark_t *w, unsigned slot);
 

@@ -56,6 +56,46 @@ static void all_idle_follows_wall_clock(void **state)
     seg_watermark_destroy(w);
 }
 
+/* A partition taken over behind the others (restored state, backlog to
+ * fold) must not have its deadlines fired by the shared watermark, which
+ * is already ahead and never goes back. */
+static void slot_limit_holds_a_partition_behind(void **state)
+{
+    (void)state;
+    seg_watermark_t *w = seg_watermark_new(SEG_TIME_EVENT, 10, 30000);
+    seg_watermark_add(w, 0, 0);
+    seg_watermark_observe(w, 0, 5000, 100);
+    assert_int_equal(seg_watermark_update(w, 100), 4990);
+    assert_int_equal(seg_watermark_slot_limit(w, 0), 4990);
+    /* slot 1 joins: no record yet, so none of its deadlines may fire */
+    seg_watermark_add(w, 1, 200);
+    assert_int_equal(seg_watermark_update(w, 300), 4990);   /* monotonic */
+    assert_int_equal(seg_watermark_slot_limit(w, 1), INT64_MIN);
+    assert_int_equal(seg_watermark_slot_limit(w, 0), 4990);
+    /* its backlog starts far behind: it fires only up to its own input */
+    seg_watermark_observe(w, 1, 1000, 400);
+    assert_int_equal(seg_watermark_update(w, 400), 4990);
+    assert_int_equal(seg_watermark_slot_limit(w, 1), 990);
+    seg_watermark_observe(w, 1, 3000, 500);
+    seg_watermark_update(w, 500);
+    assert_int_equal(seg_watermark_slot_limit(w, 1), 2990);
+    /* caught up and beyond the watermark: the watermark caps it */
+    seg_watermark_observe(w, 1, 9000, 600);
+    assert_int_equal(seg_watermark_update(w, 600), 4990);
+    assert_int_equal(seg_watermark_slot_limit(w, 1), 4990);
+    /* slot 0 goes idle: slot 1's own ts now drives everything */
+    assert_int_equal(seg_watermark_update(w, 30200), 8990);
+    assert_int_equal(seg_watermark_slot_limit(w, 0), 8990);
+    /* a new slot that stays silent becomes idle and follows */
+    seg_watermark_add(w, 2, 30200);
+    assert_int_equal(seg_watermark_slot_limit(w, 2), INT64_MIN);
+    seg_watermark_observe(w, 1, 9001, 60000);
+    seg_watermark_update(w, 60300);
+    assert_true(seg_watermark_idle(w, 2));
+    assert_int_equal(seg_watermark_slot_limit(w, 2), seg_watermark_get(w));
+    seg_watermark_destroy(w);
+}
+
 static void wall_mode(void **state)
 {
     (void)state;
@@ -72,6 +112,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(min_over_active_partitions),
         cmocka_unit_test(all_idle_follows_wall_clock),
+        cmocka_unit_test(slot_limit_holds_a_partition_behind),
         cmocka_unit_test(wall_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
