@@ -197,10 +197,13 @@ static int cmd_run(int argc, char **argv)
         return EXIT_CONFIG;
     }
     rc = seg_run(cfg, err, sizeof err);
-    if (rc != 0) seg_log(SEG_LOG_ERROR, "main", "segd stopped: %s", err);
+    if (rc == SEG_RUN_ECONFIG)
+        seg_log(SEG_LOG_ERROR, "main", "configuration error: %s", err);
+    else if (rc != 0)
+        seg_log(SEG_LOG_ERROR, "main", "segd stopped: %s", err);
     seg_log_close();
     free(cfg);
-    return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+    return rc == 0 ? EXIT_OK : rc == SEG_RUN_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 }
 
 static int cmd_check_config(int argc, char **argv)
@@ -215,8 +218,20 @@ static int cmd_check_config(int argc, char **argv)
         fprintf(stderr, "segd check-config: a configuration FILE is required\n");
         return EXIT_USAGE;
     }
-    seg_cfg_t cfg;
-    rc = load_config(&cfg, path, &a);
+    seg_cfg_t *cfg = malloc(sizeof *cfg);
+    if (!cfg) {
+        fprintf(stderr, "segd check-config: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    rc = load_config(cfg, path, &a);
+    if (!rc) {
+        char err[1024];
+        if (seg_run_check(cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "segd: %s\n", err);
+            rc = EXIT_CONFIG;
+        }
+    }
+    free(cfg);
     if (rc) return rc;
     printf("%s: ok\n", path);
     return EXIT_OK;

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,6 +51,7 @@
 #define NO_SLOT       0xffffu        /* opaque slot of time-fired messages */
 #define BATCH_MAX     10000          /* records per loop turn */
 #define READY_LAG     1000           /* "caught up": at most this many behind */
+#define DLQ_TRUNCATED_BYTES 65536    /* head kept of a DLQ copy too large to send */
 
 static volatile sig_atomic_t g_stop, g_reopen;
 
@@ -98,6 +100,8 @@ typedef struct daemon {
     unsigned              cur_slot;
     uint64_t              cur_token;
     retry_t              *retries, **retries_tail;
+    uint64_t              failed_deliveries;
+    int64_t               last_fail_log_ms;
     int                   fatal;
     char                  fatal_msg[512];
     /* metrics */
@@ -127,11 +131,15 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void set_fatal(daemon_t *d, const char *fmt, const char *a, const char *b)
+static void set_fatal(daemon_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_fatal(daemon_t *d, const char *fmt, ...)
 {
     if (d->fatal) return;
     d->fatal = 1;
-    snprintf(d->fatal_msg, sizeof d->fatal_msg, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->fatal_msg, sizeof d->fatal_msg, fmt, ap);
+    va_end(ap);
     seg_log(SEG_LOG_ERROR, "kafka", "%s", d->fatal_msg);
 }
 
@@ -233,9 +241,11 @@ static seg_counter_t *tr_counter(daemon_t *d, const seg_transition_t *t)
 /* ---- producing ---------------------------------------------------------- */
 
 /* Produces one message; on a full queue serves delivery reports and
- * retries, as librdkafka's examples do. Takes ownership of hdrs. */
-static int produce(daemon_t *d, rd_kafka_topic_t *rkt, const void *key, size_t klen,
-                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque)
+ * retries, as librdkafka's examples do. Takes ownership of hdrs on
+ * success only. Returns 0 or the librdkafka error. */
+static rd_kafka_resp_err_t produce_try(daemon_t *d, rd_kafka_topic_t *rkt, const void *key,
+                                       size_t klen, const void *val, size_t vlen,
+                                       rd_kafka_headers_t *hdrs, void *opaque)
 {
     for (;;) {
         rd_kafka_resp_err_t err;
@@ -250,15 +260,25 @@ static int produce(daemon_t *d, rd_kafka_topic_t *rkt, const void *key, size_t k
                                     RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                     RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-        if (!err) return 0;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->fatal) {
             rd_kafka_poll(d->producer, 10);
             continue;
         }
-        if (hdrs) rd_kafka_headers_destroy(hdrs);
-        set_fatal(d, "cannot produce to '%s': %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
-        return -1;
+        return err;
     }
+}
+
+/* produce_try, and a failure is fatal. The caller's charge (opaque) is
+ * deliberately kept on failure: the record it belongs to is not done, so
+ * its offset must never be stored. Takes ownership of hdrs. */
+static int produce(daemon_t *d, rd_kafka_topic_t *rkt, const void *key, size_t klen,
+                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque)
+{
+    rd_kafka_resp_err_t err = produce_try(d, rkt, key, klen, val, vlen, hdrs, opaque);
+    if (!err) return 0;
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    set_fatal(d, "cannot produce to '%s': %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+    return -1;
 }
 
 /* Charges one more outstanding message to the current record. */
@@ -269,6 +289,8 @@ static void *charge(daemon_t *d)
     return seg_inflight_pack(d->cur_slot, d->cur_token);
 }
 
+/* Releases a charge: on a successful delivery only (or when a send attempt
+ * that never left is replaced by another). */
 static void uncharge(daemon_t *d, void *opaque)
 {
     unsigned s = seg_inflight_slot(opaque);
@@ -282,18 +304,13 @@ static int emit(void *opaque, const seg_transition_t *t)
     char buf[SEG_TJSON_MAX];
     size_t n = seg_tjson_encode(t, d->cfg->output.features, buf);
     count(tr_counter(d, t), 1);
-    void *op = charge(d);
-    if (produce(d, d->out_rkt, t->customer_id, t->customer_id_len, buf, n, NULL, op) != 0) {
-        uncharge(d, op);
+    if (produce(d, d->out_rkt, t->customer_id, t->customer_id_len, buf, n, NULL, charge(d)))
         return -1;
-    }
     for (size_t i = 0; i < seg_routes_count(d->routes); i++) {
         if (!seg_routes_match(d->routes, i, t)) continue;
-        op = charge(d);
-        if (produce(d, d->route_rkt[i], t->customer_id, t->customer_id_len, buf, n, NULL, op)) {
-            uncharge(d, op);
+        if (produce(d, d->route_rkt[i], t->customer_id, t->customer_id_len, buf, n, NULL,
+                    charge(d)))
             return -1;
-        }
     }
     return 0;
 }
@@ -317,6 +334,43 @@ static bool retriable(rd_kafka_resp_err_t err)
     }
 }
 
+/* Keeps a failed delivery to produce again from the main loop, its value
+ * cut to at most vmax bytes (a cut one gets a segd.truncated header with
+ * the original length). Returns 0 or -1 (out of memory: fatal). */
+static int keep_retry(daemon_t *d, const rd_kafka_message_t *m, size_t vmax)
+{
+    size_t vlen = m->len < vmax ? m->len : vmax;
+    retry_t *r = calloc(1, sizeof *r);
+    if (r) {
+        r->key = m->key_len ? malloc(m->key_len) : NULL;
+        r->val = vlen ? malloc(vlen) : NULL;
+    }
+    if (!r || (m->key_len && !r->key) || (vlen && !r->val)) {
+        if (r) { free(r->key); free(r->val); free(r); }
+        set_fatal(d, "out of memory keeping a failed delivery to '%s'",
+                  rd_kafka_topic_name(m->rkt));
+        return -1;
+    }
+    if (m->key_len) memcpy(r->key, m->key, m->key_len);
+    if (vlen) memcpy(r->val, m->payload, vlen);
+    r->klen = m->key_len;
+    r->vlen = vlen;
+    r->rkt = m->rkt;
+    r->opaque = m->_private;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+        r->hdrs = rd_kafka_headers_copy(h);
+    if (vlen < m->len) {
+        char orig[24];
+        snprintf(orig, sizeof orig, "%zu", m->len);
+        if (!r->hdrs) r->hdrs = rd_kafka_headers_new(1);
+        rd_kafka_header_add(r->hdrs, "segd.truncated", -1, orig, -1);
+    }
+    *d->retries_tail = r;
+    d->retries_tail = &r->next;
+    return 0;
+}
+
 /* Delivery reports, served from rd_kafka_poll(producer) on the main thread. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -328,35 +382,30 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     count(d->produce_errors, 1);
+    if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && m->rkt == d->dlq_rkt &&
+        m->len > DLQ_TRUNCATED_BYTES) {
+        /* The DLQ topic refuses a copy this large: keep its head, so the
+         * record is still accounted for instead of stopping segd on it
+         * at every start. */
+        seg_log(SEG_LOG_WARN, "kafka", "'%s' refuses a %zu-byte DLQ copy (%s); sending its "
+                "first %d bytes with header segd.truncated", rd_kafka_topic_name(m->rkt),
+                m->len, rd_kafka_err2str(m->err), DLQ_TRUNCATED_BYTES);
+        keep_retry(d, m, DLQ_TRUNCATED_BYTES);
+        return;
+    }
     if (!retriable(m->err) || rd_kafka_fatal_error(d->producer, NULL, 0)) {
         set_fatal(d, "delivery to '%s' failed: %s", rd_kafka_topic_name(m->rkt),
                   rd_kafka_err2str(m->err));
         return;
     }
-    seg_log(SEG_LOG_WARN, "kafka", "delivery to '%s' failed (%s); producing it again",
-            rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-    retry_t *r = calloc(1, sizeof *r);
-    if (r) {
-        r->key = m->key_len ? malloc(m->key_len) : NULL;
-        r->val = m->len ? malloc(m->len) : NULL;
+    d->failed_deliveries++;
+    if (d->failed_deliveries == 1 || mono_ms() - d->last_fail_log_ms >= 5000) {
+        seg_log(SEG_LOG_WARN, "kafka", "delivery to '%s' failed (%s); producing it again "
+                "(%llu failed deliveries so far)", rd_kafka_topic_name(m->rkt),
+                rd_kafka_err2str(m->err), (unsigned long long)d->failed_deliveries);
+        d->last_fail_log_ms = mono_ms();
     }
-    if (!r || (m->key_len && !r->key) || (m->len && !r->val)) {
-        if (r) { free(r->key); free(r->val); free(r); }
-        set_fatal(d, "out of memory keeping a failed delivery to '%s'%s",
-                  rd_kafka_topic_name(m->rkt), "");
-        return;
-    }
-    if (m->key_len) memcpy(r->key, m->key, m->key_len);
-    if (m->len) memcpy(r->val, m->payload, m->len);
-    r->klen = m->key_len;
-    r->vlen = m->len;
-    r->rkt = m->rkt;
-    r->opaque = m->_private;
-    rd_kafka_headers_t *h = NULL;
-    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
-        r->hdrs = rd_kafka_headers_copy(h);
-    *d->retries_tail = r;
-    d->retries_tail = &r->next;
+    keep_retry(d, m, SIZE_MAX);
 }
 
 static void produce_retries(daemon_t *d)
@@ -366,10 +415,10 @@ static void produce_retries(daemon_t *d)
     d->retries_tail = &d->retries;
     while (r) {
         retry_t *next = r->next;
-        if (!d->fatal &&
-            produce(d, r->rkt, r->key, r->klen, r->val, r->vlen, r->hdrs, r->opaque) != 0)
-            uncharge(d, r->opaque);
-        else if (d->fatal && r->hdrs)
+        /* On failure produce() stops the daemon; the charge stays. */
+        if (!d->fatal)
+            produce(d, r->rkt, r->key, r->klen, r->val, r->vlen, r->hdrs, r->opaque);
+        else if (r->hdrs)
             rd_kafka_headers_destroy(r->hdrs);
         free(r->key);
         free(r->val);
@@ -464,6 +513,21 @@ static seg_engine_t *restore(daemon_t *d, const char *topic, int32_t partition, 
         }
     }
     if (src != 1 && crc == 0 && cr.resume_offset >= 0) src = 2;
+    if (src == 1 && crc != 0)
+        seg_log(SEG_LOG_WARN, "restore", "%s[%d]: the changelog could not be read; using the "
+                "local snapshot (offset %lld): the input from there on is processed again",
+                topic, partition, (long long)si.next_offset);
+    if (src == 0 && crc != 0) {
+        /* No state we can trust, and the changelog may hold some: starting
+         * from the beginning of the input would silently rebuild partial
+         * state once retention has dropped its head. Refuse. */
+        seg_log(SEG_LOG_ERROR, "restore", "%s[%d]: no local snapshot and the changelog "
+                "cannot be read; not guessing the state", topic, partition);
+        seg_engine_destroy(fromsnap);
+        seg_engine_destroy(fromlog);
+        if (d->restoring) seg_gauge_set(d->restoring, 0);
+        return NULL;
+    }
 
     seg_engine_t *e;
     if (src == 1) {
@@ -559,6 +623,7 @@ static void slot_remove(daemon_t *d, unsigned i)
  * `only`). */
 static void store_offsets(daemon_t *d, const rd_kafka_topic_partition_list_t *only)
 {
+    if (d->fatal) return;   /* stopping on an error: claim nothing more */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
@@ -674,6 +739,66 @@ fail_drain:
             why);
 }
 
+/* Partition count of topic from the cluster's metadata: >= 0, -1 when the
+ * topic does not exist, -2 when the metadata cannot be read (why set). */
+static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *why,
+                           size_t why_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(why, why_size, "%s", rd_kafka_err2str(rd_kafka_last_error()));
+        return -2;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+        snprintf(why, why_size, "%s", rd_kafka_err2str(err));
+        return -2;
+    }
+    int n = -2;
+    snprintf(why, why_size, "no metadata for it");
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (strcmp(md->topics[i].topic, topic) != 0) continue;
+        if (md->topics[i].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) n = -1;
+        else if (md->topics[i].err) snprintf(why, why_size, "%s",
+                                              rd_kafka_err2str(md->topics[i].err));
+        else n = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* The changelog must exist, co-partitioned with every input topic (state
+ * of input partition p goes to changelog partition p): producing to a
+ * missing one would lose the state migration needs, or have a broker
+ * auto-create it with the wrong partition count and no compaction. Checked
+ * at each assignment, before any state is restored. */
+static int check_changelog(daemon_t *d, const rd_kafka_topic_partition_list_t *parts)
+{
+    int timeout = (int)(d->cfg->shutdown_timeout * 1000);
+    char why[256];
+    int cl = partition_count(d->restorer, d->changelog, timeout, why, sizeof why);
+    if (cl == -1) {
+        set_fatal(d, "changelog topic '%s' does not exist; create it co-partitioned with "
+                  "the input (same partition count, cleanup.policy=compact)", d->changelog);
+        return -1;
+    }
+    if (cl < 0) {
+        set_fatal(d, "cannot read the metadata of changelog topic '%s': %s", d->changelog, why);
+        return -1;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].partition < cl) continue;
+        int in = partition_count(d->restorer, parts->elems[i].topic, timeout, why, sizeof why);
+        set_fatal(d, "changelog topic '%s' has %d partition(s) but input topic '%s' has %d: "
+                  "they must be co-partitioned (same count)", d->changelog, cl,
+                  parts->elems[i].topic, in);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -683,11 +808,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (check_changelog(d, parts) != 0) return;   /* fatal: segd stops */
         for (int i = 0; i < parts->cnt; i++) {
             int64_t resume;
             if (slot_add(d, parts->elems[i].topic, parts->elems[i].partition, &resume) != 0)
-                set_fatal(d, "cannot take partition %s: out of memory or too many "
-                          "partitions%s", parts->elems[i].topic, "");
+                set_fatal(d, "cannot take partition %s[%d]: its state could not be "
+                          "restored, or out of memory", parts->elems[i].topic,
+                          parts->elems[i].partition);
             /* Resume where the restored state ends, never at the group's
              * committed offset: state and position must match. */
             parts->elems[i].offset = resume;
@@ -720,10 +847,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         aerr = rd_kafka_assign(rk, NULL);
     }
     if (error) {
-        set_fatal(d, "partition assignment failed: %s%s", rd_kafka_error_string(error), "");
+        set_fatal(d, "partition assignment failed: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else if (aerr) {
-        set_fatal(d, "partition assignment failed: %s%s", rd_kafka_err2str(aerr), "");
+        set_fatal(d, "partition assignment failed: %s", rd_kafka_err2str(aerr));
     }
 }
 
@@ -733,7 +860,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[256];
         rd_kafka_fatal_error(rk, why, sizeof why);
-        set_fatal(d, "fatal Kafka error: %s%s", why, "");
+        set_fatal(d, "fatal Kafka error: %s", why);
         return;
     }
     seg_log(SEG_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
@@ -776,20 +903,44 @@ static bool is_msgpack(const rd_kafka_message_t *m)
 
 static void to_dlq(daemon_t *d, const rd_kafka_message_t *m, seg_reject_t rej, const char *why)
 {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-    char part[16], off[24];
+    char part[16], off[24], orig[24];
     snprintf(part, sizeof part, "%d", m->partition);
     snprintf(off, sizeof off, "%lld", (long long)m->offset);
-    rd_kafka_header_add(h, "segd.reason", -1, seg_reject_name(rej), -1);
-    rd_kafka_header_add(h, "segd.error", -1, why, -1);
-    rd_kafka_header_add(h, "segd.source.topic", -1, rd_kafka_topic_name(m->rkt), -1);
-    rd_kafka_header_add(h, "segd.source.partition", -1, part, -1);
-    rd_kafka_header_add(h, "segd.source.offset", -1, off, -1);
-    void *op = charge(d);
-    if (produce(d, d->dlq_rkt, m->key, m->key_len, m->payload, m->len, h, op) != 0)
-        uncharge(d, op);
-    else
-        count(d->dlq_total, 1);
+    snprintf(orig, sizeof orig, "%zu", m->len);
+    size_t vlen = m->len;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+        rd_kafka_header_add(h, "segd.reason", -1, seg_reject_name(rej), -1);
+        rd_kafka_header_add(h, "segd.error", -1, why, -1);
+        rd_kafka_header_add(h, "segd.source.topic", -1, rd_kafka_topic_name(m->rkt), -1);
+        rd_kafka_header_add(h, "segd.source.partition", -1, part, -1);
+        rd_kafka_header_add(h, "segd.source.offset", -1, off, -1);
+        if (vlen < m->len) rd_kafka_header_add(h, "segd.truncated", -1, orig, -1);
+        void *op = charge(d);
+        rd_kafka_resp_err_t err = produce_try(d, d->dlq_rkt, m->key, m->key_len, m->payload,
+                                              vlen, h, op);
+        if (!err) {
+            count(d->dlq_total, 1);
+            return;
+        }
+        rd_kafka_headers_destroy(h);
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && vlen > DLQ_TRUNCATED_BYTES) {
+            /* Larger than kafka.producer message.max.bytes: keep the head.
+             * The charge just taken stays with the record; a second one
+             * comes with the next attempt, so release this one. */
+            seg_log(SEG_LOG_WARN, "kafka", "the %zu-byte DLQ copy of %s[%d]@%s is larger than "
+                    "the producer allows; sending its first %d bytes with header "
+                    "segd.truncated", m->len, rd_kafka_topic_name(m->rkt), m->partition, off,
+                    DLQ_TRUNCATED_BYTES);
+            uncharge(d, op);
+            vlen = DLQ_TRUNCATED_BYTES;
+            continue;
+        }
+        /* The charge stays: the record is not handled. */
+        set_fatal(d, "cannot produce to '%s': %s", rd_kafka_topic_name(d->dlq_rkt),
+                  rd_kafka_err2str(err));
+        return;
+    }
 }
 
 static void handle(daemon_t *d, rd_kafka_message_t *m)
@@ -809,7 +960,7 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
     slot_t *sl = &d->slots[s];
     uint64_t token = seg_inflight_begin(sl->inflight, m->offset);
     if (token == UINT64_MAX) {
-        set_fatal(d, "out of memory tracking %s%s", topic, "");
+        set_fatal(d, "out of memory tracking %s", topic);
         return;
     }
     d->cur_slot = (unsigned)s;
@@ -834,7 +985,7 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
         char err[256];
         seg_watermark_observe(d->wm, (unsigned)s, ev.ts, mono_ms());
         if (seg_engine_fold_local(sl->engine, &ev, err, sizeof err) != 0)
-            set_fatal(d, "engine: %s%s", err, "");
+            set_fatal(d, "engine: %s", err);
         count(d->ev_by_type[ev.type], 1);
     }
     seg_inflight_release(sl->inflight, token);
@@ -842,7 +993,8 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
     d->cur_slot = NO_SLOT;
 }
 
-/* Fires every engine's deadlines up to the watermark. */
+/* Fires every engine's deadlines up to the watermark, each partition no
+ * further than its own input (seg_watermark_slot_limit). */
 static void advance_time(daemon_t *d)
 {
     int64_t wm = seg_watermark_update(d->wm, d->cfg->time.mode == SEG_TIMEMODE_WALL
@@ -851,10 +1003,12 @@ static void advance_time(daemon_t *d)
     d->cur_slot = NO_SLOT;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
-        if (!s->used || seg_engine_next_deadline(s->engine) > wm) continue;
+        if (!s->used) continue;
+        int64_t lim = seg_watermark_slot_limit(d->wm, i);
+        if (lim == INT64_MIN || seg_engine_next_deadline(s->engine) > lim) continue;
         char err[256];
-        if (seg_engine_advance(s->engine, wm, err, sizeof err) != 0)
-            set_fatal(d, "engine: %s%s", err, "");
+        if (seg_engine_advance(s->engine, lim, err, sizeof err) != 0)
+            set_fatal(d, "engine: %s", err);
     }
 }
 
@@ -1047,8 +1201,38 @@ static void teardown(daemon_t *d)
     seg_kafka_embedded_stop(d->embedded);
 }
 
+int seg_run_check(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    /* "embedded" is resolved at start; any syntactically valid list will
+     * do for checking the other properties. */
+    const char *bootstrap = strcmp(cfg->kafka.brokers, "embedded") == 0 ? "127.0.0.1:9092"
+                                                                        : cfg->kafka.brokers;
+    seg_routes_t *r = seg_routes_new(cfg, errstr, errstr_size);
+    if (!r) return SEG_RUN_ECONFIG;
+    seg_routes_destroy(r);
+    rd_kafka_conf_t *(*const build[])(const seg_cfg_t *, const char *, char *, size_t) = {
+        seg_kafka_consumer_conf, seg_kafka_producer_conf, seg_kafka_restore_conf,
+    };
+    for (size_t i = 0; i < sizeof build / sizeof build[0]; i++) {
+        rd_kafka_conf_t *c = build[i](cfg, bootstrap, errstr, errstr_size);
+        if (!c) return SEG_RUN_ECONFIG;
+        rd_kafka_conf_destroy(c);
+    }
+    if (strcmp(cfg->metrics.listen, "off") != 0) {
+        char host[256];
+        uint16_t port;
+        if (seg_http_parse_listen(cfg->metrics.listen, host, sizeof host, &port, errstr,
+                                  errstr_size) != 0)
+            return SEG_RUN_ECONFIG;
+    }
+    return 0;
+}
+
 int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
 {
+    int crc = seg_run_check(cfg, errstr, errstr_size);
+    if (crc != 0) return crc;
+
     daemon_t *d = calloc(1, sizeof *d);
     if (!d) {
         snprintf(errstr, errstr_size, "out of memory");

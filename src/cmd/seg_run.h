@@ -17,8 +17,20 @@
 
 #include "config/seg_cfg.h"
 
+/* seg_run's failures: SEG_RUN_ECONFIG when the configuration cannot work
+ * (a librdkafka property it refuses, a bad route filter, a listen
+ * address), SEG_RUN_EFAIL for everything met while running. */
+enum { SEG_RUN_EFAIL = -1, SEG_RUN_ECONFIG = -2 };
+
+/* Checks what seg_cfg_validate cannot: the librdkafka properties (consumer,
+ * producer and the restore consumer, as segd would build them) and the
+ * route filters. Connects to nothing. Returns 0 or SEG_RUN_ECONFIG with
+ * errstr naming the key. */
+int seg_run_check(const seg_cfg_t *cfg, char *errstr, size_t errstr_size);
+
 /* Runs until SIGTERM/SIGINT (returns 0 after a clean drain and commit) or
- * a fatal error (returns -1 with errstr set). */
+ * a failure (returns SEG_RUN_ECONFIG or SEG_RUN_EFAIL with errstr set).
+ * Calls seg_run_check first. */
 int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size);
 
 #endif

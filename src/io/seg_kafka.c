@@ -203,11 +203,21 @@ rd_kafka_conf_t *seg_kafka_consumer_conf(const seg_cfg_t *cfg, const char *boots
 rd_kafka_conf_t *seg_kafka_producer_conf(const seg_cfg_t *cfg, const char *bootstrap,
                                          char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[][2] = {
+    /* A rejected record goes to the DLQ whole, and it may be longer than
+     * input.max_record_bytes (that is one reason to reject it): allow
+     * four times that, so the DLQ copy is not refused by our own
+     * producer. (Longer ones are cut; see seg_run.c.) */
+    char maxbytes[24];
+    long long mb = (long long)cfg->input.max_record_bytes * 4;
+    if (mb < 1000000) mb = 1000000;
+    if (mb > 1000000000) mb = 1000000000;
+    snprintf(maxbytes, sizeof maxbytes, "%lld", mb);
+    const char *const defaults[][2] = {
         { "client.id", "segd" },
         { "linger.ms", "5" },
         { "compression.type", "lz4" },
         { "message.timeout.ms", "300000" },
+        { "message.max.bytes", maxbytes },
     };
     return build(cfg, bootstrap, "kafka.producer", &cfg->kafka.producer,
                  producer_forced, sizeof producer_forced / sizeof producer_forced[0],
