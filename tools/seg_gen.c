@@ -39,12 +39,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <librdkafka/rdkafka.h>
 #include <msgpack.h>
 
 #include "util/seg_ts.h"
@@ -706,6 +708,325 @@ static void write_bad(out_t *o, msgpack_packer *pk, fmt_t fmt, bad_t kind,
         write_fields_msgpack(pk, f, n);
 }
 
+static double now_s(void);
+
+/* ---- pacing (--rate) ----------------------------------------------------
+ * A token bucket: tokens accrue at `rate` per second up to `burst`, and
+ * each record takes one. The burst is 10 ms worth of records (at least
+ * one), so a stall (a full producer queue, a slow disk) is not followed
+ * by a catch-up flood: a paced stream is for latency measurements and
+ * live demos, where "N per second, evenly" is the point. An empty bucket
+ * is waited out for at least 1 ms (at 50k/s, 50 records' worth): sleeping
+ * for every 20 us token would cost a context switch per record. Waits
+ * are cut into sleeps of at most 100 ms so delivery reports and signals
+ * are served while waiting. */
+
+typedef struct {
+    double rate;        /* records per second; 0 = unpaced */
+    double burst;
+    double tokens;
+    double last;        /* monotonic seconds of the last refill */
+} pacer_t;
+
+static void pacer_init(pacer_t *p, double rate, double now)
+{
+    p->rate = rate;
+    p->burst = rate * 0.010 < 1.0 ? 1.0 : rate * 0.010;
+    p->tokens = 1.0;    /* the first record goes at once */
+    p->last = now;
+}
+
+/* Seconds to wait before the next record may go (0: go now, token
+ * taken). */
+static double pacer_take(pacer_t *p, double now)
+{
+    if (p->rate <= 0.0)
+        return 0.0;
+    p->tokens += (now - p->last) * p->rate;
+    p->last = now;
+    if (p->tokens > p->burst)
+        p->tokens = p->burst;
+    if (p->tokens >= 1.0) {
+        p->tokens -= 1.0;
+        return 0.0;
+    }
+    double wait = (1.0 - p->tokens) / p->rate;
+    return wait < 0.001 ? 0.001 : wait;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0.0)
+        return;
+    struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
+    nanosleep(&ts, NULL);   /* EINTR (a signal) just ends the wait early */
+}
+
+/* Signals seen (SIGINT/SIGTERM, handled only when producing to Kafka or
+ * paced): the first stops generating, a second stops waiting for
+ * deliveries. */
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (g_stop < 2)
+        g_stop = g_stop + 1;
+}
+
+/* ---- Kafka output (--brokers/--topic) -----------------------------------
+ * Each record becomes one message, keyed by customer_id so that all of a
+ * customer's events land on one partition in order: segd keeps a
+ * customer's state with the partition its events arrive on. The default
+ * partitioner is murmur2_random, the one Java clients and kafka-python
+ * use, so a customer lands where a Java producer would put it. NDJSON
+ * values lose their newline (a message is one record); MessagePack values
+ * carry `content-type: application/msgpack`, which segd reads before
+ * falling back to sniffing the first byte. Delivery is checked: every
+ * failed delivery report is counted, and any makes the exit status 1. */
+
+typedef struct {
+    rd_kafka_t *rk;
+    const char *topic;
+    fmt_t       fmt;
+    uint64_t    produced, delivered, failed;
+    char        first_error[256];
+} ksink_t;
+
+static void ksink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    ksink_t *k = opaque;
+    if (m->err) {
+        if (!k->failed)
+            snprintf(k->first_error, sizeof k->first_error, "%s", rd_kafka_err2str(m->err));
+        k->failed++;
+    } else {
+        k->delivered++;
+    }
+}
+
+static void ksink_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 4)     /* warnings and worse; the rest is chatter */
+        fprintf(stderr, "seg_gen: librdkafka %s: %s\n", fac, buf);
+}
+
+/* Creates the producer and checks that the topic is reachable (10 s), so
+ * a wrong address fails fast instead of after message.timeout.ms.
+ * props are "key=value" librdkafka properties applied over our defaults.
+ * Returns 0, or -1 with a sentence in errstr. */
+static int ksink_open(ksink_t *k, const char *brokers, const char *topic, fmt_t fmt,
+                      char **props, int nprops, char *errstr, size_t errstr_size)
+{
+    static const char *const defaults[][2] = {
+        { "client.id", "seg_gen" },
+        { "linger.ms", "5" },
+        { "compression.type", "lz4" },
+        { "partitioner", "murmur2_random" },
+        { "message.timeout.ms", "30000" },
+        { "queue.buffering.max.messages", "1000000" },
+    };
+    char kerr[256];
+    memset(k, 0, sizeof *k);
+    k->topic = topic;
+    k->fmt = fmt;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_dr_msg_cb(conf, ksink_dr);
+    rd_kafka_conf_set_log_cb(conf, ksink_log);
+    rd_kafka_conf_set_opaque(conf, k);
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, kerr, sizeof kerr)) {
+        snprintf(errstr, errstr_size, "--brokers: %s", kerr);
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], kerr, sizeof kerr)) {
+            snprintf(errstr, errstr_size, "%s=%s: %s", defaults[i][0], defaults[i][1], kerr);
+            goto fail;
+        }
+    for (int i = 0; i < nprops; i++) {
+        char *eq = strchr(props[i], '=');
+        if (!eq || eq == props[i]) {
+            snprintf(errstr, errstr_size, "-X %s: not key=value", props[i]);
+            goto fail;
+        }
+        *eq = '\0';
+        rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, props[i], eq + 1, kerr, sizeof kerr);
+        *eq = '=';
+        if (r != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "-X %s: %s", props[i], kerr);
+            goto fail;
+        }
+    }
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (!k->rk) {
+        snprintf(errstr, errstr_size, "cannot create the producer: %s", kerr);
+        goto fail;
+    }
+    conf = NULL;    /* owned by k->rk now */
+
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(k->rk, 0, rkt, &md, 10000)
+                                  : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (!err && (md->topic_cnt != 1 || md->topics[0].err))
+        err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (err) {
+        snprintf(errstr, errstr_size, "topic '%s' at %s: %s", topic, brokers,
+                 rd_kafka_err2str(err));
+        goto fail;
+    }
+    return 0;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    k->rk = NULL;
+    return -1;
+}
+
+/* Produces one record (copied). A full local queue is waited out by
+ * serving delivery reports, as librdkafka's examples do. Returns 0, or -1
+ * with errstr on an error that retrying cannot fix. */
+static int ksink_produce(ksink_t *k, const char *key, size_t klen, const char *val,
+                         size_t vlen, char *errstr, size_t errstr_size)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (k->fmt == FMT_MSGPACK)
+            err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(k->topic),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_HEADER("content-type", "application/msgpack", 19),
+                                    RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(k->topic),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            k->produced++;
+            rd_kafka_poll(k->rk, 0);
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            snprintf(errstr, errstr_size, "produce to '%s': %s", k->topic, rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(k->rk, 10);
+    }
+}
+
+/* Waits for every outstanding delivery report: at most message.timeout.ms
+ * (then librdkafka fails them) plus a margin, and a second signal gives
+ * up at once. Returns the number of messages left undelivered. */
+static uint64_t ksink_flush(ksink_t *k)
+{
+    double until = now_s() + 120.0;
+    int stops = g_stop;
+    while (rd_kafka_outq_len(k->rk) > 0 && now_s() < until && g_stop == stops)
+        rd_kafka_flush(k->rk, 200);
+    int left = rd_kafka_outq_len(k->rk);
+    return left > 0 ? (uint64_t)left : 0;
+}
+
+static void ksink_close(ksink_t *k)
+{
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    k->rk = NULL;
+}
+
+/* ---- the record writer: file or Kafka, paced or not --------------------
+ * Records are formatted into the out_t buffer either way. For a file the
+ * buffer fills and is written in 4 MB blocks, as before; for Kafka each
+ * record is taken out of the buffer as one message as soon as it is
+ * complete. */
+
+typedef struct {
+    out_t   *o;
+    ksink_t *k;             /* NULL: file output */
+    fmt_t    fmt;
+    pacer_t  pacer;
+    int      realtime;
+    int64_t  rt_sec;        /* second rt_ts was formatted for */
+    char     rt_ts[SEG_TS_BUFSZ];
+    int64_t  last_rt;       /* ts of the last record written (--realtime) */
+    uint64_t records;       /* records written or produced */
+    char     errstr[512];
+} writer_t;
+
+static int64_t wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Before a record: waits for the pacer, and with --realtime sets the
+ * record's ts to the wall clock. Returns 1 when a signal asked to stop. */
+static int record_begin(writer_t *w, text_t *t)
+{
+    for (;;) {
+        if (g_stop)
+            return 1;
+        double wait = pacer_take(&w->pacer, now_s());
+        if (wait <= 0.0)
+            break;
+        if (wait > 0.1)
+            wait = 0.1;
+        if (w->k) {
+            if (wait >= 0.001)
+                rd_kafka_poll(w->k->rk, (int)(wait * 1000.0));
+            else
+                sleep_s(wait);
+        } else {
+            /* A paced file or pipe is being watched live: hand over what
+             * is buffered before idling. */
+            if (w->o->len) {
+                out_flush(w->o);
+                if (!w->o->err && fflush(w->o->f))
+                    w->o->err = errno ? errno : EIO;
+            }
+            sleep_s(wait);
+        }
+    }
+    if (w->realtime) {
+        int64_t now = wall_s();
+        if (now != w->rt_sec) {
+            seg_ts_format(now, w->rt_ts);
+            w->rt_sec = now;
+        }
+        memcpy(t->ts, w->rt_ts, SEG_TS_BUFSZ);
+        w->last_rt = now;
+    }
+    return 0;
+}
+
+/* After a record: with Kafka output, produces it. Returns 0, or -1 with
+ * w->errstr. */
+static int record_end(writer_t *w, const char *cust)
+{
+    w->records++;
+    if (!w->k)
+        return 0;
+    out_t *o = w->o;
+    size_t len = o->len;
+    if (w->fmt == FMT_JSON && len && o->buf[len - 1] == '\n')
+        len--;
+    int r = ksink_produce(w->k, cust, strlen(cust), o->buf, len, w->errstr, sizeof w->errstr);
+    o->bytes += len;
+    o->len = 0;
+    return r;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -715,6 +1036,8 @@ static void usage(FILE *f)
         "               [--format json|msgpack] [--output FILE|-]\n"
         "               [--sorted | --by-customer] [--bad-rate F]\n"
         "               [--summary-json FILE]\n"
+        "               [--brokers HOST:PORT[,...] --topic T [-X key=value]...]\n"
+        "               [--rate N] [--realtime]\n"
         "Generates BG/NBD customer events (purchase, refund, contact).\n"
         "  --customers N    number of customers (required, >= 1)\n"
         "  --days D         length of the period (default 365)\n"
@@ -727,7 +1050,23 @@ static void usage(FILE *f)
         "  --bad-rate F     before each valid event, emit an invalid record\n"
         "                   with probability F (default 0)\n"
         "  --summary-json FILE  also write the summary as JSON\n"
-        "Exit codes: 0 ok, 1 I/O or memory error, 2 usage error.\n");
+        "Kafka (instead of --output):\n"
+        "  --brokers B      bootstrap servers; each record is one message to\n"
+        "  --topic T        topic T, keyed by customer_id (murmur2 partitioner, as\n"
+        "                   Java clients); msgpack values get the header\n"
+        "                   content-type: application/msgpack\n"
+        "  -X key=value     librdkafka producer property (repeatable); defaults:\n"
+        "                   linger.ms=5 compression.type=lz4 message.timeout.ms=30000\n"
+        "Pacing (any output):\n"
+        "  --rate N         at most N records per second, evenly (token bucket)\n"
+        "  --realtime       rewrite each event's ts to the wall clock when it is\n"
+        "                   written (UTC seconds): a live stream whose event time\n"
+        "                   starts now and follows the clock; with --rate, the\n"
+        "                   generated period is compressed into events/N seconds\n"
+        "SIGINT/SIGTERM while producing to Kafka or paced: stop generating, wait\n"
+        "for outstanding deliveries (a second signal stops waiting), report.\n"
+        "Exit codes: 0 ok, 1 I/O, memory or Kafka error (any failed delivery),\n"
+        "2 usage error.\n");
 }
 
 static double now_s(void)
@@ -754,9 +1093,12 @@ int main(int argc, char **argv)
 {
     uint64_t customers = 0, days = 365, seed = 1;
     const char *start_s = "2024-01-01T00:00:00Z", *output = "-", *summary = NULL;
+    const char *brokers = NULL, *topic = NULL;
     fmt_t fmt = FMT_JSON;
-    int by_customer = 0;
-    double bad_rate = 0.0;
+    int by_customer = 0, output_set = 0, realtime = 0;
+    double bad_rate = 0.0, rate = 0.0;
+    char *props[64];
+    int nprops = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -769,6 +1111,9 @@ int main(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--by-customer")) {
             by_customer = 1;
+            continue;
+        } else if (!strcmp(a, "--realtime")) {
+            realtime = 1;
             continue;
         }
         if (!v) {
@@ -803,6 +1148,24 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(a, "--output")) {
             output = v;
+            output_set = 1;
+        } else if (!strcmp(a, "--brokers")) {
+            brokers = v;
+        } else if (!strcmp(a, "--topic")) {
+            topic = v;
+        } else if (!strcmp(a, "-X")) {
+            if (nprops == (int)(sizeof props / sizeof props[0])) {
+                fprintf(stderr, "seg_gen: too many -X properties\n");
+                return 2;
+            }
+            props[nprops++] = argv[i];
+        } else if (!strcmp(a, "--rate")) {
+            char *end;
+            rate = strtod(v, &end);
+            if (*end || !(rate > 0.0 && rate <= 1e8)) {
+                fprintf(stderr, "seg_gen: --rate must be a number of records/s in (0, 1e8]\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--summary-json")) {
             summary = v;
         } else if (!strcmp(a, "--bad-rate")) {
@@ -823,6 +1186,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!brokers != !topic) {
+        fprintf(stderr, "seg_gen: --brokers and --topic go together\n");
+        return 2;
+    }
+    if (brokers && output_set) {
+        fprintf(stderr, "seg_gen: --output and --brokers/--topic are alternatives\n");
+        return 2;
+    }
+    if (nprops && !brokers) {
+        fprintf(stderr, "seg_gen: -X needs --brokers/--topic\n");
+        return 2;
+    }
     int64_t start;
     if (seg_ts_parse_rfc3339(start_s, strlen(start_s), &start)) {
         fprintf(stderr, "seg_gen: --start '%s' is not an RFC 3339 date-time\n", start_s);
@@ -838,6 +1213,7 @@ int main(int argc, char **argv)
     recs_t recs = { 0 };
     tscache_t tc = { 0 };
     out_t o = { 0 };
+    ksink_t ks = { 0 };
     counts_t cnt = { 0 };
     uint64_t bad_by_kind[B__COUNT] = { 0 }, bad_total = 0;
     double t0 = now_s(), t_gen, t_sort, t_write;
@@ -877,42 +1253,98 @@ int main(int argc, char **argv)
         fprintf(stderr, "seg_gen: out of memory\n");
         goto done;
     }
-    if (!strcmp(output, "-")) {
+    writer_t w = { .o = &o, .fmt = fmt, .realtime = realtime, .rt_sec = INT64_MIN };
+    if (brokers) {
+        char err[512];
+        if (ksink_open(&ks, brokers, topic, fmt, props, nprops, err, sizeof err)) {
+            fprintf(stderr, "seg_gen: %s\n", err);
+            goto done;
+        }
+        w.k = &ks;
+    } else if (!strcmp(output, "-")) {
         o.f = stdout;
     } else if (!(o.f = fopen(output, "wb"))) {
         fprintf(stderr, "seg_gen: cannot open %s: %s\n", output, strerror(errno));
         goto done;
     }
+    if (brokers || rate > 0.0) {
+        /* Let a live stream be stopped cleanly: finish the record,
+         * deliver what is queued, report. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    double t_stream = now_s();
+    pacer_init(&w.pacer, rate, t_stream);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &o, msgpack_write_cb);
     rng_t bad_rng;
     rng_seed(&bad_rng, seed ^ 0x5eedbadbadULL);
     text_t t;
     field_t f[MAX_FIELDS];
-    for (size_t i = 0; i < recs.n && !o.err; i++) {
+    int kafka_err = 0;
+    for (size_t i = 0; i < recs.n && !o.err && !kafka_err; i++) {
         const rec_t *e = &recs.v[i];
         format_cust(e->cust, t.cust);
         format_ts(&tc, e->ts, t.ts);
         if (bad_rate > 0.0 && rng_unif(&bad_rng) < bad_rate) {
             bad_t k = (bad_t)rng_below(&bad_rng, B__COUNT);
+            if (record_begin(&w, &t))
+                break;
             write_bad(&o, &pk, fmt, k, e, &t);
             bad_by_kind[k]++;
             bad_total++;
+            if (record_end(&w, t.cust)) {
+                kafka_err = 1;
+                break;
+            }
         }
         t.event_id_len = format_event_id(i + 1, t.event_id);
+        if (record_begin(&w, &t))
+            break;
         int n = valid_fields(e, &t, f);
         if (fmt == FMT_JSON)
             write_fields_json(&o, f, n);
         else
             write_fields_msgpack(&pk, f, n);
+        if (record_end(&w, t.cust))
+            kafka_err = 1;
     }
-    out_flush(&o);
-    if (!o.err && fflush(o.f))
-        o.err = errno ? errno : EIO;
-    if (o.err) {
-        fprintf(stderr, "seg_gen: write to %s failed: %s\n", output, strerror(o.err));
-        goto done;
+    uint64_t undelivered = 0;
+    if (w.k) {
+        undelivered = ksink_flush(&ks);
+        double secs = now_s() - t_stream;
+        fprintf(stderr, "seg_gen: produced %" PRIu64 " records (%" PRIu64 " bytes) to '%s' at %s"
+                " in %.2fs (%.0f records/s): %" PRIu64 " delivered, %" PRIu64 " failed",
+                ks.produced, o.bytes, topic, brokers, secs,
+                secs > 0 ? (double)ks.produced / secs : 0.0, ks.delivered, ks.failed);
+        if (undelivered)
+            fprintf(stderr, ", %" PRIu64 " still undelivered", undelivered);
+        if (ks.failed)
+            fprintf(stderr, " (first error: %s)", ks.first_error);
+        fputc('\n', stderr);
+        if (kafka_err)
+            fprintf(stderr, "seg_gen: %s\n", w.errstr);
+    } else {
+        out_flush(&o);
+        if (!o.err && fflush(o.f))
+            o.err = errno ? errno : EIO;
+        if (o.err) {
+            fprintf(stderr, "seg_gen: write to %s failed: %s\n", output, strerror(o.err));
+            goto done;
+        }
+        if (rate > 0.0) {
+            double secs = now_s() - t_stream;
+            fprintf(stderr, "seg_gen: wrote %" PRIu64 " records in %.2fs (%.0f records/s)\n",
+                    w.records, secs, secs > 0 ? (double)w.records / secs : 0.0);
+        }
     }
+    int interrupted = g_stop && w.records < (uint64_t)recs.n + bad_total;
+    if (interrupted)
+        fprintf(stderr, "seg_gen: stopped by a signal after %" PRIu64 " records\n", w.records);
     t_write = now_s();
 
     /* ---- summary ---- */
@@ -950,23 +1382,39 @@ int main(int argc, char **argv)
         for (int k = 0; k < B__COUNT; k++)
             fprintf(sf, "%s\"%s\":%" PRIu64, k ? "," : "", bad_names[k], bad_by_kind[k]);
         char last[SEG_TS_BUFSZ] = "";
-        if (recs.n) {
+        if (realtime) {
+            if (w.records)
+                seg_ts_format(w.last_rt, last);
+        } else if (recs.n) {
             uint32_t mx = 0;
             for (size_t i = 0; i < recs.n; i++)
                 if (recs.v[i].ts > mx)
                     mx = recs.v[i].ts;
             seg_ts_format(start + mx, last);
         }
-        fprintf(sf, "},\"bytes\":%" PRIu64 ",\"last_ts\":\"%s\",\"seconds\":%.3f}\n",
+        fprintf(sf, "},\"bytes\":%" PRIu64 ",\"last_ts\":\"%s\",\"seconds\":%.3f",
                 o.bytes, last, t_write - t0);
+        if (brokers || rate > 0.0 || realtime)
+            fprintf(sf, ",\"written\":%" PRIu64 ",\"interrupted\":%s,\"rate\":%.17g"
+                    ",\"realtime\":%s", w.records, interrupted ? "true" : "false", rate,
+                    realtime ? "true" : "false");
+        if (brokers)
+            fprintf(sf, ",\"kafka\":{\"topic\":\"%s\",\"produced\":%" PRIu64
+                    ",\"delivered\":%" PRIu64 ",\"failed\":%" PRIu64
+                    ",\"undelivered\":%" PRIu64 "}",
+                    topic, ks.produced, ks.delivered, ks.failed, undelivered);
+        fputs("}\n", sf);
         if (fclose(sf)) {
             fprintf(stderr, "seg_gen: write to %s failed\n", summary);
             goto done;
         }
     }
-    rc = 0;
+    /* Every record handed to Kafka must have a successful delivery
+     * report; anything else is a failed run. */
+    rc = (kafka_err || ks.failed || undelivered) ? 1 : 0;
 
 done:
+    ksink_close(&ks);
     if (o.f && o.f != stdout && fclose(o.f) && rc == 0) {
         fprintf(stderr, "seg_gen: closing %s failed: %s\n", output, strerror(errno));
         rc = 1;
