@@ -2235,14 +2235,15 @@ static int hostport(const char *s, size_t len, int any_host, const char *expecte
             if (!is_digit(*p)) goto badport;
             port = port * 10 + (unsigned)(*p - '0');
         }
-        if (port < 1 || port > 65535) goto badport;
+        /* A listen address may ask for port 0: any free port (logged). */
+        if ((port < 1 && !any_host) || port > 65535) goto badport;
     }
     return 0;
 bad:
     errf(why, why_size, "expected %s, got %s", expected, shown);
     return -1;
 badport:
-    errf(why, why_size, "port must be 1..65535 in %s", shown);
+    errf(why, why_size, "port must be %s..65535 in %s", any_host ? "0" : "1", shown);
     return -1;
 }
 

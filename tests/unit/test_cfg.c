@@ -1238,11 +1238,14 @@ static void test_set_daemon_keys(void **state)
     set_fails(&c, "metrics.listen=OFF", "--set metrics.listen=OFF: expected host:port, "
               ":port or off, got 'OFF'");
     set_fails(&c, "metrics.listen=::1:9464", "--set metrics.listen=::1:9464: port must "
-              "be 1..65535 in '::1:9464'");
-    set_fails(&c, "metrics.listen=:0", "--set metrics.listen=:0: port must be 1..65535 "
-              "in ':0'");
-    set_fails(&c, "metrics.listen=:", "--set metrics.listen=:: port must be 1..65535 "
+              "be 0..65535 in '::1:9464'");
+    set_fails(&c, "metrics.listen=:", "--set metrics.listen=:: port must be 0..65535 "
               "in ':'");
+    set_fails(&c, "metrics.listen=:65536", "--set metrics.listen=:65536: port must be "
+              "0..65535 in ':65536'");
+    /* port 0: any free port, as for the HTTP server itself */
+    set_ok(&c, "metrics.listen=127.0.0.1:0");
+    assert_string_equal(c.metrics.listen, "127.0.0.1:0");
     set_fails(&c, "metrics.listen=", "--set metrics.listen=: must not be empty");
 
     /* topics */
