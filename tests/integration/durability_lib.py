@@ -1,0 +1,479 @@
+"""durability_lib: plumbing for durability_tests.py (issue 4: checkpoints,
+changelog restore, crash equivalence).
+
+Why a module of its own: every durability case does the same things (run
+`segd run` as a separate process, kill it, read its log and /metrics, dump
+a topic, run `segd replay` on the same events, compare) and none of that
+should hide inside a case, where a bug in the plumbing would look like a
+bug in segd. It is independent of daemon_lib.py (the daemon issue's tests,
+written at the same time) so neither can break the other.
+
+Independence of the checks: events are produced and every output topic is
+read back with kafka-python (Debian python3-kafka), a pure-Python Kafka
+client that shares no code with segd's librdkafka. Debian's kafka-python
+cannot decompress lz4 (python3-lz4 is not installed), so the cases run segd
+with kafka.producer.compression.type=none; compression is the producer's
+business and plays no part in the guarantees under test. The expected
+output always comes from `segd replay` on the same events (held against the
+independent reference model by test_replay_datasets.sh), never from a
+daemon run.
+
+Hygiene: every segd started here gets SIGKILL when this Python process
+dies (PR_SET_PDEATHSIG) and is killed at exit (atexit); the cases also
+kill theirs in `finally`. The harness cluster watches its parent the same
+way. Every wait has a deadline. Everything listens on 127.0.0.1.
+"""
+
+import atexit
+import calendar
+import ctypes
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zlib
+
+SEG_SRC = os.environ.get("SEG_SRC") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+SEG_BUILD = os.environ.get("SEG_BUILD") or os.path.join(SEG_SRC, "build")
+SEGD = os.environ.get("SEGD") or os.path.join(SEG_BUILD, "segd")
+SEG_SHARED = os.environ.get("SEG_SHARED") or os.path.join(SEG_SRC, "..", "shared")
+PY = "/usr/bin/python3"
+
+sys.path.insert(0, os.path.join(SEG_SRC, "tests", "harness"))
+import kafkatool  # noqa: E402  (path set above)
+from cluster import start_cluster  # noqa: E402,F401
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+class Failure(Exception):
+    """An assertion of a case, or a precondition it needs, did not hold."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def wait_for(what, fn, timeout, interval=0.2):
+    """Calls fn() until it returns something truthy and returns that;
+    raises Failure naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise Failure(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def tail(text, n=12):
+    return "\n".join(text.rstrip("\n").split("\n")[-n:])
+
+
+# ---- segd as a process ---------------------------------------------------------
+
+def _die_with_parent():
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+_LIVE = set()
+
+
+class Segd:
+    """One `segd run` process. Its stderr (the log) goes to its own file,
+    WORK/NAME.log, so a case can tell what each incarnation logged."""
+
+    def __init__(self, name, work, args, env=None):
+        self.name = name
+        self.port = free_port()
+        self.log_path = os.path.join(work, f"{name}.log")
+        self.args = [SEGD, "run", "--set", f"metrics.listen=127.0.0.1:{self.port}"] + args
+        e = dict(os.environ)
+        e.pop("SEGD_FAULT", None)
+        e.update(env or {})
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=e,
+                                     preexec_fn=_die_with_parent)
+        _LIVE.add(self)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=30.0, count=1):
+        """Waits until regex `pattern` matches `count` times in the log;
+        returns the matches. Fails at once if segd exits first."""
+        rx = re.compile(pattern, re.M)
+
+        def seen():
+            m = rx.findall(self.log())
+            if len(m) >= count:
+                return m
+            if not self.alive():
+                raise Failure(f"{self.name} exited ({self.proc.returncode}) before its log "
+                              f"showed /{pattern}/ x{count}; log tail:\n{tail(self.log())}")
+            return None
+        return wait_for(f"{self.name}: log /{pattern}/ x{count}", seen, timeout, 0.05)
+
+    def metrics(self):
+        """{(name, frozenset(labels)): value} of one /metrics scrape, or
+        None if it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
+                text = r.read().decode()
+        except (OSError, urllib.error.URLError):
+            return None
+        out = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$', line)
+            if m:
+                labels = frozenset(re.findall(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"',
+                                              m.group(2) or ""))
+                out[(m.group(1), labels)] = float(m.group(3))
+        return out
+
+    def metric(self, name):
+        """Sum of every series of `name`, or None."""
+        m = self.metrics()
+        if m is None:
+            return None
+        vals = [v for (n, _), v in m.items() if n == name]
+        return sum(vals) if vals else None
+
+    def kill9(self):
+        """SIGKILL; returns the exit status (-9)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        return self.reap(10)
+
+    def term(self, timeout=40.0):
+        """SIGTERM and wait; returns the exit status (None: it did not exit
+        within timeout and was killed)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.reap(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            return None
+
+    def reap(self, timeout):
+        rc = self.proc.wait(timeout)
+        self._log.close()
+        _LIVE.discard(self)
+        return rc
+
+    def stop(self):
+        """Kills it if it still runs (for `finally`)."""
+        if self.alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.reap(10)
+        except (subprocess.TimeoutExpired, ValueError):
+            pass
+
+
+@atexit.register
+def _kill_all():
+    for s in list(_LIVE):
+        s.stop()
+
+
+# ---- a case's topics and segd settings ------------------------------------------
+
+class Topics:
+    """The topics of one case, all prefixed with its name, so cases share
+    one cluster without sharing data, and the group and changelog names
+    that go with them."""
+
+    def __init__(self, prefix, partitions=6, out_partitions=32):
+        self.prefix = prefix
+        self.events = f"{prefix}-events"
+        self.transitions = f"{prefix}-transitions"
+        self.dlq = f"{prefix}-dlq"
+        self.alerts = f"{prefix}-alerts"
+        self.group = prefix
+        self.changelog = f"{prefix}-changelog"   # segd's default: <group>-changelog
+        self.partitions = partitions
+        self.out_partitions = out_partitions
+
+    def create(self, mc):
+        # The changelog is co-partitioned with the input: same count.
+        for name, n in ((self.events, self.partitions), (self.transitions, self.out_partitions),
+                        (self.dlq, self.partitions), (self.alerts, self.partitions),
+                        (self.changelog, self.partitions)):
+            mc.command(f"create_topic {name} {n} 1")
+        for name in (self.events, self.transitions, self.changelog):
+            kafkatool.wait_topic(mc.bootstrap, name, timeout=20)
+
+    def segd_args(self, bootstrap, state_dir, interval="2s", extra=()):
+        sets = [f"kafka.brokers={bootstrap}", f"kafka.group_id={self.group}",
+                f"kafka.input_topics={self.events}", f"kafka.output_topic={self.transitions}",
+                f"kafka.dlq_topic={self.dlq}", f"routes={self.alerts}=lifecycle -> at_risk,churned",
+                f"state.dir={state_dir}", f"checkpoint.interval={interval}",
+                # Short sessions: a SIGKILLed member holds the group's next
+                # rebalance for up to a session (the mock waits for it).
+                # 3000 ms is the shortest the mock handles reliably; at
+                # 2000 ms its JoinGroup was seen to hang.
+                "kafka.consumer.session.timeout.ms=3000",
+                "kafka.consumer.heartbeat.interval.ms=500",
+                "kafka.consumer.auto.commit.interval.ms=500",
+                "kafka.producer.compression.type=none",
+                "shutdown_timeout=30s", "log.level=info"]
+        sets += list(extra)
+        args = []
+        for s in sets:
+            args += ["--set", s]
+        return args
+
+
+# ---- data -------------------------------------------------------------------------
+
+_CDNOW = {}
+
+
+def cdnow_events(work):
+    """CDNOW as NDJSON purchase events in time order (bytes lines, no
+    newline). Time order, so that each input partition is in ts order and
+    event time in the daemon matches replay's."""
+    if "lines" not in _CDNOW:
+        src = os.path.join(SEG_SHARED, "data", "cdnow", "CDNOW_master.txt")
+        out = os.path.join(work, "cdnow.ndjson")
+        subprocess.run([PY, os.path.join(SEG_SRC, "tools", "cdnow2events.py"), "--sort-by-time",
+                        src, out], check=True, stderr=subprocess.DEVNULL, timeout=120)
+        with open(out, "rb") as f:
+            _CDNOW["lines"] = [ln.rstrip(b"\n") for ln in f if ln.strip()]
+    return _CDNOW["lines"]
+
+
+def partition_of(key, nparts):
+    """The partition kafka-python's default partitioner (Java's murmur2)
+    gives `key`: where kafkatool.produce sends it."""
+    from kafka.partitioner.default import DefaultPartitioner
+    parts = list(range(nparts))
+    return DefaultPartitioner()(key.encode(), parts, parts)
+
+
+def sentinels(nparts, ts, prefix):
+    """One `visit` contact per input partition, all at `ts` (the data's
+    largest). In event time the watermark is the minimum over partitions of
+    each one's largest ts; ending every partition at the global maximum
+    makes every deadline up to it fire from event time alone, as replay
+    fires them at its end, instead of waiting for the wall-clock idle
+    fallback. The sentinels are in the replay input too."""
+    found, i = {}, 0
+    while len(found) < nparts:
+        cid = f"{prefix}-sentinel-{i}"
+        found.setdefault(partition_of(cid, nparts), cid)
+        i += 1
+    return [json.dumps({"type": "contact", "kind": "visit", "customer_id": cid, "ts": ts},
+                       separators=(",", ":")).encode()
+            for _, cid in sorted(found.items())]
+
+
+def ts_of(line):
+    return json.loads(line)["ts"]
+
+
+def replay(work, name, lines, sets=()):
+    """`segd replay` over `lines`: its transition lines (bytes)."""
+    path = os.path.join(work, f"{name}.ndjson")
+    with open(path, "wb") as f:
+        for ln in lines:
+            f.write(ln + b"\n")
+    args = [SEGD, "replay", "--input", path]
+    for s in sets:
+        args += ["--set", s]
+    r = subprocess.run(args, capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise Failure(f"segd replay failed ({r.returncode}): {r.stderr.decode()[-500:]}")
+    return [ln for ln in r.stdout.split(b"\n") if ln]
+
+
+def produce(bootstrap, topic, lines, **kw):
+    res = kafkatool.produce(bootstrap, topic, lines, **kw)
+    if res["failed"]:
+        raise Failure(f"producing to {topic}: {res}")
+    return res
+
+
+# ---- reading topics back -----------------------------------------------------------
+
+def dump(bootstrap, topic, timeout=90.0):
+    """Every record of every partition of `topic`, from offset 0 to the end
+    offsets read when the call starts, as (partition, offset, key, value)
+    with kafka-python. Fails if a partition no longer starts at 0: the
+    mock drops the oldest data past ~5 MB a partition, and a check over a
+    topic with a hole proves nothing."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap.split(","), api_version=kafkatool.api_version(),
+                      enable_auto_commit=False, fetch_max_bytes=64 << 20,
+                      max_partition_fetch_bytes=8 << 20, consumer_timeout_ms=200)
+    try:
+        deadline = time.monotonic() + timeout
+        parts = wait_for(f"metadata of {topic}", lambda: c.partitions_for_topic(topic), 20)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        c.assign(tps)
+        begin, end = c.beginning_offsets(tps), c.end_offsets(tps)
+        holes = {tp.partition: o for tp, o in begin.items() if o != 0}
+        check(not holes, f"{topic}: partitions no longer start at offset 0 (the mock dropped "
+                         f"data past its size limit): {holes}; size the case down")
+        c.seek_to_beginning()
+        out = []
+        while any(c.position(tp) < end[tp] for tp in tps):
+            check(time.monotonic() < deadline, f"reading {topic} timed out")
+            for tp, recs in c.poll(timeout_ms=300, max_records=200000).items():
+                for r in recs:
+                    if r.offset < end[tp]:
+                        out.append((r.partition, r.offset, r.key, r.value))
+        return out
+    finally:
+        c.close(autocommit=False)
+
+
+def committed_at_end(bootstrap, topic, group):
+    """(True, offsets) when `group` has committed every partition's end
+    offset of `topic`: every input record is processed and every transition
+    it caused delivered (segd stores an offset only then)."""
+    o = kafkatool.offsets(bootstrap, topic, group)
+    ok = all(o["committed"].get(p) == e for p, e in o["end"].items())
+    return ok, o
+
+
+def wait_caught_up(bootstrap, topics, segds, timeout=90.0):
+    """Waits until the group has committed the end of the input topic,
+    failing early if one of `segds` exits."""
+    last = {}
+
+    def done():
+        for s in segds:
+            if not s.alive():
+                raise Failure(f"{s.name} exited ({s.proc.returncode}) while catching up:\n"
+                              f"{tail(s.log())}")
+        ok, o = committed_at_end(bootstrap, topics.events, topics.group)
+        last["o"] = o
+        return ok
+    try:
+        wait_for(f"group {topics.group} to commit the end of {topics.events}", done, timeout, 0.5)
+    except Failure as e:
+        raise Failure(f"{e}: {last.get('o')}") from None
+
+
+# ---- the equivalence check ------------------------------------------------------------
+
+def epoch(rfc3339):
+    return calendar.timegm(time.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+class Equivalence:
+    """Compares published transitions with `segd replay`'s.
+
+    records: (partition, offset, key, value) of the output topic.
+    Contract (docs/guarantees.md): deduplicated by id, the published set
+    equals replay's; no id ever carries two different contents; each record
+    is keyed by its customer id. Published transitions with `at` later than
+    the data's largest ts are left out of the comparison: when every input
+    partition has been idle for time.idle_timeout the daemon lets event
+    time run on at wall-clock pace (so silence still turns customers
+    at_risk on time), which replay, stopping at the largest ts, never does.
+    Their count is reported; they are still checked for conflicts.
+    """
+
+    def __init__(self, records, expected, max_ts):
+        self.max_ts = epoch(max_ts) if isinstance(max_ts, str) else max_ts
+        self.records = len(records)
+        self.by_id, self.conflicts, self.badkeys = {}, [], []
+        for _, _, key, val in records:
+            t = json.loads(val)
+            if key is None or key.decode() != t["customer_id"]:
+                self.badkeys.append((key, t["customer_id"]))
+            old = self.by_id.get(t["id"])
+            if old is None:
+                self.by_id[t["id"]] = val
+            elif old != val:
+                self.conflicts.append((t["id"], old, val))
+        self.duplicates = self.records - len(self.by_id)
+        got = set(self.by_id.values())
+        self.beyond = {v for v in got if epoch(json.loads(v)["at"]) > self.max_ts}
+        self.got = got - self.beyond
+        self.want = set(expected)
+        self.missing = self.want - self.got
+        self.extra = self.got - self.want
+
+    def ok(self):
+        return not (self.conflicts or self.badkeys or self.missing or self.extra)
+
+    def summary(self):
+        return (f"{self.records} records, {len(self.by_id)} distinct ids, {self.duplicates} "
+                f"duplicates, {len(self.beyond)} past the data's end; want {len(self.want)}: "
+                f"{len(self.missing)} missing, {len(self.extra)} unexpected, "
+                f"{len(self.conflicts)} ids with two contents, {len(self.badkeys)} bad keys")
+
+    def assert_ok(self, what):
+        if self.ok():
+            return
+        lines = [f"{what}: not equivalent to segd replay: {self.summary()}"]
+        for cid, a, b in self.conflicts[:3]:
+            lines.append(f"  id {cid}: {a.decode()}  vs  {b.decode()}")
+        for v in sorted(self.missing)[:3]:
+            lines.append(f"  missing:    {v.decode()}")
+        for v in sorted(self.extra)[:3]:
+            lines.append(f"  unexpected: {v.decode()}")
+        for k, c in self.badkeys[:3]:
+            lines.append(f"  key {k!r} for customer {c!r}")
+        raise Failure("\n".join(lines))
+
+
+# ---- snapshots on disk ---------------------------------------------------------------------
+
+SNAP_MAGIC = b"SEGDSNP1"
+
+
+def snapshot_files(state_dir, topic):
+    return sorted(glob.glob(os.path.join(state_dir, f"{topic}.*.snap")))
+
+
+def snapshot_header(path):
+    """Checks a snapshot file independently of segd's loader (magic, body
+    length, CRC-32 of the body, as docs/guarantees.md specifies) and returns
+    its MessagePack header map. Raises Failure when it is not intact."""
+    import msgpack  # Debian python3-msgpack
+    with open(path, "rb") as f:
+        data = f.read()
+    check(len(data) >= 24 and data[:8] == SNAP_MAGIC, f"{path}: no snapshot magic")
+    blen, crc, zero = struct.unpack_from("<QII", data, 8)
+    check(blen == len(data) - 24, f"{path}: body is {len(data) - 24} bytes, header says {blen}")
+    check(zlib.crc32(data[24:]) == crc, f"{path}: CRC-32 mismatch")
+    check(zero == 0, f"{path}: reserved header word is {zero}")
+    u = msgpack.Unpacker(raw=False, strict_map_key=False)
+    u.feed(data[24:])
+    return next(u)
