@@ -857,7 +857,9 @@ def fatal(c, work):
         b = mc.bootstrap
         L.produce(b, "events", ev)
         # One error, on the broker that leads every output partition, so
-        # that segd-1 is sure to meet it and segd-2 is sure not to.
+        # that segd-1 is sure to meet it and segd-2 is sure not to. (The
+        # first produce request to reach broker 1 gets it: transitions, or
+        # churn-alerts when some of its partitions are led there too.)
         lead = mc.leaders("transitions")
         for p in lead:
             mc.command(f"leader transitions {p} 1")
@@ -875,7 +877,7 @@ def fatal(c, work):
             c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
                     rc not in (None, 0), L.tail(log))
             c.check("its log says why, as an error, and does not claim a clean stop",
-                    re.search(r" error kafka: delivery to 'transitions' failed: .*Policy", log)
+                    re.search(r" error kafka: delivery to '(transitions|churn-alerts)' failed: .*Policy", log)
                     and "segd stopped:" in log and "stopped cleanly" not in log, L.tail(log))
             off = L.kafkatool.offsets(b, "events", group)
             behind = {p: (off["committed"].get(p), e) for p, e in off["end"].items()
