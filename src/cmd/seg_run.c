@@ -24,7 +24,10 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +73,7 @@ typedef struct slot {
     int64_t          next_offset;     /* one past the last record consumed */
     int64_t          resume_offset;   /* where the restored state resumes, -1: none */
     int64_t          ckpt_offset;     /* offset of the last checkpoint, -1: none */
+    uint64_t         gen;             /* tells a reused slot from its predecessor */
     seg_gauge_t     *lag;
 } slot_t;
 
@@ -81,6 +85,25 @@ typedef struct retry {               /* a delivery to produce again */
     rd_kafka_headers_t *hdrs;
     void              *opaque;
 } retry_t;
+
+/* One partition's result from a background snapshot writer, in memory
+ * shared with the forked child. */
+typedef struct bg_result {
+    int                 done;         /* 1 written, -1 failed, 0 not reached */
+    unsigned            slot;
+    uint64_t            gen;
+    int64_t             offset;
+    seg_snapshot_info_t info;
+    char                err[256];
+} bg_result_t;
+
+typedef struct bgsave {
+    pid_t        pid;                 /* 0: no writer running */
+    int64_t      started_ms, pause_ms;
+    long         changelog_records;
+    unsigned     n;
+    bg_result_t *res;                 /* MAP_SHARED, MAX_SLOTS entries */
+} bgsave_t;
 
 typedef struct daemon {
     const seg_cfg_t      *cfg;
@@ -115,6 +138,8 @@ typedef struct daemon {
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
     seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
     int64_t               last_tick_ms;
+    uint64_t              next_gen;
+    bgsave_t              bg;
 } daemon_t;
 
 static int64_t now_ms(void)
@@ -579,6 +604,7 @@ static int slot_add(daemon_t *d, const char *topic, int32_t partition, int64_t *
         snprintf(s->topic, sizeof s->topic, "%s", topic);
         s->partition = partition;
         s->next_offset = -1;
+        s->gen = ++d->next_gen;
         d->restored_from_snapshot = false;
         s->engine = restore(d, topic, partition, resume);
         s->resume_offset = *resume >= 0 ? *resume : -1;
@@ -676,18 +702,146 @@ static int64_t slot_offset(const slot_t *s)
     return s->next_offset >= 0 ? s->next_offset : s->resume_offset;
 }
 
+static void checkpoint_logged(daemon_t *d, const char *why, int parts, uint64_t customers,
+                              uint64_t bytes, long records, int64_t pause, const char *how)
+{
+    count(d->checkpoints, 1);
+    if (d->ckpt_pause_ms) seg_gauge_set(d->ckpt_pause_ms, pause);
+    if (d->ckpt_pause_max_ms && pause > seg_gauge_get(d->ckpt_pause_max_ms))
+        seg_gauge_set(d->ckpt_pause_max_ms, pause);
+    seg_log(parts ? SEG_LOG_INFO : SEG_LOG_DEBUG, "checkpoint",
+            "%s: %d partition(s), %llu customers, %.1f MB snapshot, %ld changelog records, "
+            "paused %lld ms%s", why, parts, (unsigned long long)customers, bytes / 1e6, records,
+            (long long)pause, how);
+}
+
+/* Collects a background snapshot writer: waits for it when `block`, else
+ * only if it has finished. Marks the partitions it wrote as checkpointed
+ * (unless they were revoked, or revoked and assigned again, meanwhile). */
+static void bg_reap(daemon_t *d, bool block)
+{
+    bgsave_t *bg = &d->bg;
+    if (!bg->pid) return;
+    int st = 0;
+    pid_t r;
+    do {
+        r = waitpid(bg->pid, &st, block ? 0 : WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) return;             /* still writing */
+    bg->pid = 0;
+    if (r < 0) {
+        seg_log(SEG_LOG_ERROR, "checkpoint", "lost the snapshot writer: %s", strerror(errno));
+        count(d->ckpt_errors, 1);
+        return;
+    }
+    if (WIFSIGNALED(st)) {
+        seg_log(SEG_LOG_ERROR, "checkpoint", "the snapshot writer was killed by signal %d; "
+                "the changelog still holds this checkpoint", WTERMSIG(st));
+        count(d->ckpt_errors, 1);
+        /* The test hook stands for the whole process crashing there. */
+        const char *fault = getenv("SEGD_FAULT");
+        if (fault && strcmp(fault, "snapshot-before-rename") == 0) raise(SIGKILL);
+        return;
+    }
+    uint64_t customers = 0, bytes = 0;
+    int parts = 0;
+    for (unsigned k = 0; k < bg->n; k++) {
+        bg_result_t *res = &bg->res[k];
+        if (res->done != 1) {
+            seg_log(SEG_LOG_ERROR, "checkpoint", "%s (the changelog still holds this state)",
+                    res->done ? res->err : "snapshot writer stopped before this partition");
+            count(d->ckpt_errors, 1);
+            continue;
+        }
+        slot_t *s = &d->slots[res->slot];
+        if (s->used && s->gen == res->gen) s->ckpt_offset = res->offset;
+        customers += res->info.customers;
+        bytes += res->info.bytes;
+        parts++;
+    }
+    char how[96];
+    snprintf(how, sizeof how, " (snapshot written in the background in %.2f s)",
+             (mono_ms() - bg->started_ms) / 1000.0);
+    checkpoint_logged(d, "interval", parts, customers, bytes, bg->changelog_records,
+                      bg->pause_ms, how);
+}
+
+/* Forks a child that writes the snapshots of the slots in todo from its
+ * copy-on-write image of the state and exits; results come back through
+ * d->bg.res. Returns 0 when the child runs, -1 to write in the foreground
+ * instead. The child touches no librdkafka handle and does not log (a
+ * lock held by another thread at fork time would never be released in
+ * it); it dies with the parent. */
+static int bg_start(daemon_t *d, const bool *todo, long records, int64_t t0)
+{
+    bgsave_t *bg = &d->bg;
+    if (!bg->res) {
+        void *m = mmap(NULL, MAX_SLOTS * sizeof *bg->res, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return -1;
+        bg->res = m;
+    }
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_SLOTS; i++) {
+        if (!todo[i]) continue;
+        bg->res[n] = (bg_result_t){ .slot = i, .gen = d->slots[i].gen,
+                                    .offset = slot_offset(&d->slots[i]) };
+        n++;
+    }
+    bg->n = n;
+    pid_t parent = getpid();
+    fflush(NULL);   /* nothing buffered twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        seg_log(SEG_LOG_WARN, "checkpoint", "cannot fork the snapshot writer (%s); writing "
+                "in the foreground", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(2);
+        /* Signals are for the parent, which waits for this write on its
+         * way out (systemd sends SIGTERM to the whole unit). */
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        int rc = 0;
+        for (unsigned k = 0; k < n; k++) {
+            bg_result_t *res = &bg->res[k];
+            slot_t *s = &d->slots[res->slot];
+            if (seg_snapshot_write(d->state_dir, s->topic, s->partition, s->engine,
+                                   res->offset, &res->info, res->err, sizeof res->err) == 0) {
+                res->done = 1;
+            } else {
+                res->done = -1;
+                rc = 1;
+            }
+        }
+        _exit(rc);
+    }
+    bg->pid = pid;
+    bg->started_ms = t0;
+    bg->pause_ms = mono_ms() - t0;
+    bg->changelog_records = records;
+    return 0;
+}
+
 /* Checkpoints slots (all, or those in `only`): every transition so far is
  * delivered first, then changed customers and a marker go to the
- * changelog and are delivered, then the local snapshot is written. Only
+ * changelog and are delivered, then the local snapshot is written (by a
+ * forked child for interval checkpoints, see checkpoint.background). Only
  * then does the checkpoint stand for "state as of offset N". */
 static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
                        const char *why)
 {
+    /* One writer at a time: two would share a snapshot's temp file. */
+    bg_reap(d, true);
     int64_t t0 = mono_ms(), deadline = t0 + d->cfg->shutdown_timeout * 1000;
     char err[512];
     if (drain(d, deadline) != 0) goto fail_drain;
     long records = 0;
     bool todo[MAX_SLOTS];
+    int ntodo = 0;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
         /* Nothing new since the last checkpoint: no changelog marker, no
@@ -696,6 +850,7 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
                   (!only || rd_kafka_topic_partition_list_find(only, s->topic, s->partition)) &&
                   (seg_engine_pending_changes(s->engine) > 0 || slot_offset(s) != s->ckpt_offset);
         if (!todo[i]) continue;
+        ntodo++;
         long n = seg_changelog_append(s->engine, s->partition, slot_offset(s), produce_changelog,
                                       d, err, sizeof err);
         if (n < 0) {
@@ -706,6 +861,9 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
         records += n;
     }
     if (drain(d, deadline) != 0) goto fail_drain;
+    if (ntodo > 0 && !only && strcmp(why, "interval") == 0 && d->cfg->checkpoint.background &&
+        bg_start(d, todo, records, t0) == 0)
+        return;   /* logged by bg_reap when the child is done */
     uint64_t customers = 0, bytes = 0;
     int parts = 0;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
@@ -723,15 +881,7 @@ static void checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
         bytes += si.bytes;
         parts++;
     }
-    int64_t pause = mono_ms() - t0;
-    count(d->checkpoints, 1);
-    if (d->ckpt_pause_ms) seg_gauge_set(d->ckpt_pause_ms, pause);
-    if (d->ckpt_pause_max_ms && pause > seg_gauge_get(d->ckpt_pause_max_ms))
-        seg_gauge_set(d->ckpt_pause_max_ms, pause);
-    seg_log(parts ? SEG_LOG_INFO : SEG_LOG_DEBUG, "checkpoint",
-            "%s: %d partition(s), %llu customers, %.1f MB snapshot, %ld changelog records, "
-            "paused %lld ms", why, parts, (unsigned long long)customers, bytes / 1e6, records,
-            (long long)pause);
+    checkpoint_logged(d, why, parts, customers, bytes, records, mono_ms() - t0, "");
     return;
 fail_drain:
     count(d->ckpt_errors, 1);
@@ -1170,6 +1320,8 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
 
 static void teardown(daemon_t *d)
 {
+    bg_reap(d, true);   /* a snapshot being written is finished, not cut */
+    if (d->bg.res) munmap(d->bg.res, MAX_SLOTS * sizeof *d->bg.res);
     if (d->consumer) rd_kafka_destroy(d->consumer);
     if (d->restorer) {
         rd_kafka_consumer_close(d->restorer);
@@ -1283,6 +1435,7 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
         advance_time(d);
         store_offsets(d, NULL);
         tick(d);
+        bg_reap(d, false);
         if (mono_ms() - d->last_checkpoint_ms >= d->cfg->checkpoint.interval * 1000) {
             checkpoint(d, NULL, "interval");
             d->last_checkpoint_ms = mono_ms();

@@ -192,6 +192,10 @@ static const seg_cfg_key_t cfg_keys[] = {
         "0", "Drop a customer churned this long from memory; 0 = never."),
     SEG_CFG_KEY_DURATION(T, "checkpoint.interval", checkpoint.interval, 1,
         DUR_MAX, "30s", "Time between local snapshots of each partition."),
+    SEG_CFG_KEY_BOOL(T, "checkpoint.background", checkpoint.background, "true",
+        "Write interval snapshots from a forked child (copy-on-write), so "
+        "consumption pauses only for the changelog append, not the whole "
+        "snapshot."),
     SEG_CFG_KEY_DURATION(T, "shutdown_timeout", shutdown_timeout, 1, HOUR,
         "30s", "Longest drain-and-commit on SIGTERM before exiting anyway."),
     SEG_CFG_KEY_STRMAP(T, "routes", routes,

@@ -163,6 +163,7 @@ typedef struct seg_cfg {
     } state;
     struct {
         int64_t interval;           /* checkpoint.interval, s, >= 1s */
+        bool    background;         /* interval snapshots from a forked child */
     } checkpoint;
     int64_t          shutdown_timeout;  /* s, 1s..1h */
     seg_cfg_strmap_t routes;        /* routes.<topic>: filter text, checked by

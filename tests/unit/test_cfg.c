@@ -184,6 +184,7 @@ static void test_defaults_are_the_issue_values(void **state)
     assert_string_equal(c.state.dir, "");
     assert_int_equal(c.state.evict_after, 0);
     assert_int_equal(c.checkpoint.interval, 30 * S);
+    assert_true(c.checkpoint.background);
     assert_int_equal(c.shutdown_timeout, 30 * S);
     assert_int_equal(c.routes.n, 1);
     assert_string_equal(c.routes.e[0].key, "churn-alerts");
@@ -202,8 +203,8 @@ static void test_schema_table_is_sound(void **state)
     char err[512] = "";
     const seg_cfg_schema_t *s = seg_cfg_schema();
     if (seg_cfg_schema_check(s, err, sizeof err) != 0) fail_msg("%s", err);
-    /* 20 engine keys, 21 of segd run */
-    assert_int_equal(s->n, 41);
+    /* 20 engine keys, 22 of segd run */
+    assert_int_equal(s->n, 42);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm.recency") >= 0, 1);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm"), -1);
     assert_int_equal(seg_cfg_schema_find(s, "kafka.consumer") >= 0, 1);
@@ -1351,6 +1352,10 @@ static void test_set_daemon_keys(void **state)
     assert_int_equal(c.state.evict_after, 400 * D);
     set_ok(&c, "state.evict_after=0");
     assert_int_equal(c.state.evict_after, 0);
+    set_ok(&c, "checkpoint.background=false");
+    assert_false(c.checkpoint.background);
+    set_ok(&c, "checkpoint.background=true");
+    assert_true(c.checkpoint.background);
     set_ok(&c, "checkpoint.interval=1s");
     set_fails(&c, "checkpoint.interval=0s", "--set checkpoint.interval=0s: out of range: "
               "0s is not in [1s, 36500d]");
