@@ -508,33 +508,64 @@ static seg_engine_t *restore(daemon_t *d, const char *topic, int32_t partition, 
     if (d->http) seg_http_set_ready(d->http, false, "restoring state");
     if (d->restoring) seg_gauge_set(d->restoring, 1);
 
-    /* The changelog first: it is the shared truth, and tells whether the
-     * local snapshot is stale (another instance may have moved on). */
-    seg_engine_t *fromlog = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
-    if (!fromlog) return NULL;
+    int timeout = (int)(cfg->shutdown_timeout * 1000 * 10);
     seg_changelog_restore_t cr;
-    int crc = seg_changelog_restore(d->restorer, d->changelog, partition, fromlog,
-                                    (int)(cfg->shutdown_timeout * 1000 * 10),
-                                    restore_progress, d, &cr, err, sizeof err);
-    count(d->restore_records, cr.records);
-    if (crc != 0) {
-        seg_log(SEG_LOG_ERROR, "restore", "%s[%d]: %s", topic, partition, err);
-        cr.resume_offset = -1;
-    }
-
-    seg_engine_t *fromsnap = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
-    seg_snapshot_info_t si;
-    seg_snapshot_path(d->state_dir, topic, partition, path, sizeof path);
+    memset(&cr, 0, sizeof cr);
+    cr.resume_offset = -1;
+    int crc = 0;
     int src = 0;   /* 0 none, 1 snapshot, 2 changelog */
-    if (fromsnap && access(path, F_OK) == 0) {
-        if (seg_snapshot_load(path, topic, partition, fromsnap, &si, err, sizeof err) != 0) {
+
+    /* The local snapshot first, if it loads. The changelog is the shared
+     * truth and says whether the snapshot is stale (another instance may
+     * have moved the partition on): its last marker, read from its tail,
+     * decides. A current snapshot then needs no full changelog read. */
+    seg_engine_t *fromsnap = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
+    if (!fromsnap) return NULL;
+    seg_snapshot_info_t si;
+    memset(&si, 0, sizeof si);
+    seg_snapshot_path(d->state_dir, topic, partition, path, sizeof path);
+    bool snap_ok = false;
+    if (access(path, F_OK) == 0) {
+        if (seg_snapshot_load(path, topic, partition, fromsnap, &si, err, sizeof err) != 0)
             seg_log(SEG_LOG_ERROR, "restore", "%s; skipping it", err);
-        } else if (crc == 0 && cr.resume_offset > si.next_offset) {
-            seg_log(SEG_LOG_WARN, "restore", "%s[%d]: local snapshot (offset %lld) is older "
-                    "than the changelog (offset %lld); using the changelog", topic, partition,
-                    (long long)si.next_offset, (long long)cr.resume_offset);
-        } else {
+        else
+            snap_ok = true;
+    }
+    seg_engine_t *fromlog = NULL;
+    if (snap_ok) {
+        int64_t moff, mts;
+        double t0 = mono_ms() / 1000.0;
+        if (seg_changelog_last_marker(d->restorer, d->changelog, partition, timeout, &moff, &mts,
+                                      err, sizeof err) != 0) {
+            seg_log(SEG_LOG_WARN, "restore", "%s[%d]: %s; reading the whole changelog", topic,
+                    partition, err);
+        } else if (moff <= si.next_offset) {
             src = 1;
+            seg_log(SEG_LOG_INFO, "restore", "%s[%d]: the changelog's last checkpoint (offset "
+                    "%lld) is not newer than the local snapshot (checked in %.3f s)", topic,
+                    partition, (long long)moff, mono_ms() / 1000.0 - t0);
+        }
+    }
+    if (src != 1) {
+        fromlog = seg_engine_new(&cfg->seg, emit, d, err, sizeof err);
+        if (!fromlog) {
+            seg_engine_destroy(fromsnap);
+            return NULL;
+        }
+        crc = seg_changelog_restore(d->restorer, d->changelog, partition, fromlog, timeout,
+                                    restore_progress, d, &cr, err, sizeof err);
+        count(d->restore_records, cr.records);
+        if (crc != 0) {
+            seg_log(SEG_LOG_ERROR, "restore", "%s[%d]: %s", topic, partition, err);
+            cr.resume_offset = -1;
+        }
+        if (snap_ok) {
+            if (crc == 0 && cr.resume_offset > si.next_offset)
+                seg_log(SEG_LOG_WARN, "restore", "%s[%d]: local snapshot (offset %lld) is "
+                        "older than the changelog (offset %lld); using the changelog", topic,
+                        partition, (long long)si.next_offset, (long long)cr.resume_offset);
+            else
+                src = 1;
         }
     }
     if (src != 1 && crc == 0 && cr.resume_offset >= 0) src = 2;

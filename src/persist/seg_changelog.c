@@ -4,6 +4,7 @@
 #include "persist/seg_changelog.h"
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,5 +334,75 @@ out:
     free(r.p);
     rd_kafka_assign(consumer, NULL);
     out->seconds = mono() - t0;
+    return rc;
+}
+
+int seg_changelog_last_marker(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                              int timeout_ms, int64_t *offset, int64_t *max_ts,
+                              char *errstr, size_t errstr_size)
+{
+    double deadline = mono() + timeout_ms / 1000.0;
+    *offset = -1;
+    *max_ts = INT64_MIN;
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(consumer, topic, partition, &lo, &hi, timeout_ms);
+    if (err) {
+        snprintf(errstr, errstr_size, "changelog %s[%d]: cannot read its end offset: %s", topic,
+                 partition, rd_kafka_err2str(err));
+        return -1;
+    }
+    int rc = 0;
+    for (int64_t window = 1; hi > lo; window *= 64) {
+        int64_t start = hi - window > lo ? hi - window : lo;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = start;
+        err = rd_kafka_assign(consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+            snprintf(errstr, errstr_size, "changelog %s[%d]: assign failed: %s", topic,
+                     partition, rd_kafka_err2str(err));
+            rc = -1;
+            break;
+        }
+        int64_t next = start;
+        bool found = false;
+        while (next < hi && rc == 0) {
+            if (mono() > deadline) {
+                snprintf(errstr, errstr_size, "changelog %s[%d]: reading its tail timed out at "
+                         "offset %lld of %lld", topic, partition, (long long)next, (long long)hi);
+                rc = -1;
+                break;
+            }
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
+            if (!m) continue;
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    snprintf(errstr, errstr_size, "changelog %s[%d]: %s", topic, partition,
+                             rd_kafka_message_errstr(m));
+                    rc = -1;
+                }
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            next = m->offset + 1;
+            if (m->key_len == SEG_CHANGELOG_MARKER_LEN &&
+                memcmp(m->key, SEG_CHANGELOG_MARKER, SEG_CHANGELOG_MARKER_LEN) == 0) {
+                int64_t off = 0, mts = 0;
+                if (parse_marker(m, &off, &mts) != 0) {
+                    snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at "
+                             "offset %lld", topic, partition, (long long)m->offset);
+                    rc = -1;
+                } else {
+                    *offset = off;
+                    *max_ts = mts;
+                    found = true;
+                }
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (rc != 0 || found || start == lo) break;
+    }
+    rd_kafka_assign(consumer, NULL);
     return rc;
 }

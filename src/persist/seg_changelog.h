@@ -65,4 +65,17 @@ int seg_changelog_restore(rd_kafka_t *consumer, const char *topic, int32_t parti
                           void *opaque, seg_changelog_restore_t *out,
                           char *errstr, size_t errstr_size);
 
+/* Finds the marker of the last complete checkpoint in changelog partition
+ * `partition` without reading the whole partition: it reads the tail in
+ * growing windows (the last record, then the last 64, 4096, ... records)
+ * until a window holds a marker or starts at the beginning. (Compaction
+ * keeps only the newest marker, at the end, as all markers share a key.)
+ * Sets *offset to the marker's input offset and *max_ts to its engine
+ * time, or *offset = -1 when the partition has no marker. A restart whose
+ * local snapshot is at least that new needs no full changelog read.
+ * Returns 0, or -1 with errstr. */
+int seg_changelog_last_marker(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                              int timeout_ms, int64_t *offset, int64_t *max_ts,
+                              char *errstr, size_t errstr_size);
+
 #endif

@@ -194,8 +194,13 @@ def case_kill_loop(ctx):
         snaps = logs.count("loaded snapshot")
         fromlog = logs.count("rebuilt from changelog")
         ckpts = logs.count("checkpoint: interval:")
+        bg = logs.count("written in the background")
         ctx.note(f"restores: {snaps} partitions from a snapshot, {fromlog} from the changelog; "
-                 f"{ckpts} interval checkpoints completed")
+                 f"{ckpts} interval checkpoints completed, {bg} written by the background "
+                 f"writer")
+        # checkpoint.background defaults to true: interval snapshots come
+        # from a forked child, which a SIGKILL of segd takes down with it.
+        check(bg > 0, "no interval snapshot was written by the background writer")
         # The kills must have caught segd mid-stream, or the case proved
         # nothing: restarts that load saved state, and records processed
         # again after a kill (visible as duplicate transitions).
@@ -279,6 +284,14 @@ def case_checkpoint_crash(ctx):
             want = ("rebuilt", markers[p]) if markers.get(p, -1) > off else ("loaded", off)
             check(got.get(p) == want, f"partition {p}: snapshot offset {off}, changelog marker "
                                       f"{markers.get(p)}: restored {got.get(p)}, want {want}")
+            if want[0] == "loaded":
+                # A current snapshot is used after reading only the
+                # changelog's tail, not the whole changelog.
+                fast = re.search(rf"restore: {t.events}\[{p}\]: the changelog's last checkpoint "
+                                 rf"\(offset (-?\d+)\) is not newer than the local snapshot",
+                                 c.log())
+                check(fast and int(fast.group(1)) == markers.get(p, -1),
+                      f"partition {p}: no tail-only changelog check for a current snapshot")
         check(".tmp" not in c.log(), "the restart mentions the temp file (it must ignore it)")
         ctx.note("restart sources: " + ", ".join(f"p{p}={s}@{o}" for p, (s, o) in sorted(got.items())))
         L.produce(ctx.bootstrap, t.events, lines[a2:])
