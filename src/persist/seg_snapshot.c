@@ -7,7 +7,8 @@
  * the values: each customer is first delimited with
  * seg_msgpack_value_size (no allocation), so a corrupt element count can
  * never make msgpack-c reserve gigabytes, then unpacked into a zone that
- * is reused for every customer.
+ * is reused for every customer. The engine is sized from the header's
+ * customer count first (trusted only as far as the bytes go).
  */
 #include "persist/seg_snapshot.h"
 
@@ -359,6 +360,13 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
         goto out;
     }
     off = size;
+    /* Size the engine for the customers that follow. The count is only
+     * trusted as far as the bytes go: a customer takes at least 16. */
+    {
+        uint64_t fit = (len - off) / 16;
+        uint64_t want = (uint64_t)customers < fit ? (uint64_t)customers : fit;
+        (void)seg_engine_reserve(e, want > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)want);
+    }
     uint64_t n = 0, g = 0;
     while (off < len && (int64_t)n < customers) {
         if (seg_msgpack_value_size(buf + off, len - off, &size) != 1) {
@@ -477,7 +485,9 @@ int seg_snapshot_load(const char *path, const char *topic, int32_t partition,
                  (unsigned long long)blen);
         goto out;
     }
-    uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)buf + HEADER_LEN, (uInt)blen);
+    /* crc32_z takes a size_t: crc32's uInt length would checksum only the
+     * low 32 bits' worth of a body over 4 GiB (~57M customers). */
+    uLong crc = crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)buf + HEADER_LEN, (z_size_t)blen);
     if (crc != (uLong)get_le(h + 16, 4)) {
         snprintf(errstr, errstr_size, "snapshot '%s' fails its checksum (corrupt)", path);
         goto out;

@@ -527,8 +527,16 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
     c->seq = in->seq;
     c->flags = in->flags & (SEG_CUST_HAS_PURCHASE | SEG_CUST_HAS_CONTACT);
     memcpy(c->last, in->last, sizeof c->last);
-    for (uint32_t i = 0; i < in->n_money; i++)
-        if (seg_window_insert(pool, &c->money, in->money[i].ts, in->money[i].val) != 0) goto oom;
+    bool sorted = true;
+    for (uint32_t i = 1; i < in->n_money && sorted; i++)
+        sorted = in->money[i - 1].ts <= in->money[i].ts;
+    if (sorted) {
+        if (seg_window_assign(pool, &c->money, in->money, in->n_money) != 0) goto oom;
+    } else {
+        for (uint32_t i = 0; i < in->n_money; i++)
+            if (seg_window_insert(pool, &c->money, in->money[i].ts, in->money[i].val) != 0)
+                goto oom;
+    }
     for (uint32_t i = 0; i < in->n_complaints; i++)
         if (seg_window_insert(pool, &c->complaints, in->complaints[i].ts, 0) != 0) goto oom;
     if (reschedule(e, idx, c) != 0) goto oom;
@@ -536,6 +544,11 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
 oom:
     snprintf(errstr, errstr_size, "out of memory restoring a customer");
     return -1;
+}
+
+int seg_engine_reserve(seg_engine_t *e, uint32_t n)
+{
+    return seg_store_reserve(e->store, n);
 }
 
 void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len)

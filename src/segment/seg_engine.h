@@ -124,6 +124,12 @@ int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out
 int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
                             char *errstr, size_t errstr_size);
 
+/* Prepares an engine with no customers yet for about n of them (a snapshot
+ * header says how many follow), so loading them does not grow the id
+ * index step by step. Only a hint: returns 0, or -1 on allocation failure,
+ * and the engine works either way. */
+int seg_engine_reserve(seg_engine_t *e, uint32_t n);
+
 /* Removes a customer (a changelog tombstone). Absent is not an error. */
 void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len);
 

@@ -184,6 +184,26 @@ static void migrate_step(seg_store_t *st)
     }
 }
 
+int seg_store_reserve(seg_store_t *st, uint32_t n)
+{
+    if (st->count != 0 || st->high != 0 || st->old.slots) return 0;
+    uint64_t size = st->cur.mask + 1;
+    while (((uint64_t)n + 1) * 4 > size * 3) size *= 2;
+    if (size == st->cur.mask + 1) return 0;
+    table_t bigger;
+    if (table_init(&bigger, size) != 0) return -1;
+    free(st->cur.slots);
+    st->cur = bigger;
+    uint32_t chunks = (uint32_t)(((uint64_t)n + REC_CHUNK - 1) >> REC_CHUNK_BITS);
+    if (chunks > st->chunks_cap) {
+        seg_cust_t **nc = realloc(st->chunks, chunks * sizeof *nc);
+        if (!nc) return -1;
+        st->chunks = nc;
+        st->chunks_cap = chunks;
+    }
+    return 0;
+}
+
 uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len)
 {
     uint64_t h = seg_store_hash(id, len);

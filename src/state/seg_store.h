@@ -53,6 +53,13 @@ seg_store_t *seg_store_new(char *errstr, size_t errstr_size);
 /* Frees every customer and id. NULL is a no-op. */
 void seg_store_destroy(seg_store_t *st);
 
+/* Sizes an EMPTY store for n customers up front (a snapshot load knows
+ * how many follow): the id index is allocated at its final size, so no
+ * rehash runs during the load. Returns 0, or -1 on allocation failure
+ * (the store is unchanged and still works). A store that already holds
+ * customers is left alone (returns 0). */
+int seg_store_reserve(seg_store_t *st, uint32_t n);
+
 /* Finds the customer with this id. Returns its index, or SEG_CUST_NONE. */
 uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len);
 

@@ -137,6 +137,21 @@ int seg_window_insert(seg_winpool_t *p, seg_window_t *w, int64_t ts, int64_t val
     return 0;
 }
 
+int seg_window_assign(seg_winpool_t *p, seg_window_t *w, const seg_winentry_t *src,
+                      uint32_t n)
+{
+    seg_window_free(p, w);
+    if (n == 0) return 0;
+    /* Inserting one at a time grows the block by doubling from 1: the
+     * smallest class that holds n. */
+    uint32_t k = 0;
+    while ((1u << k) < n) k++;
+    if (k >= CLASSES || resize(p, w, k) != 0) return -1;
+    memcpy(block(p, k, ref_slot(w->ref)), src, (size_t)n * sizeof *src);
+    w->len = n;
+    return 0;
+}
+
 void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff)
 {
     if (w->len == 0) return;

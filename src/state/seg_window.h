@@ -41,6 +41,13 @@ void seg_winpool_destroy(seg_winpool_t *p);
  * ones. Returns 0, or -1 on allocation failure (window unchanged). */
 int seg_window_insert(seg_winpool_t *p, seg_window_t *w, int64_t ts, int64_t val);
 
+/* Replaces w's entries with the n entries of src (sorted by ts, as
+ * persistence saved them), in one block of the right size: the same window
+ * n inserts would build, without growing it n times. Returns 0, or -1 on
+ * allocation failure (w is then empty). */
+int seg_window_assign(seg_winpool_t *p, seg_window_t *w, const seg_winentry_t *src,
+                      uint32_t n);
+
 /* Drops every entry with ts <= cutoff. */
 void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff);
 

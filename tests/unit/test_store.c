@@ -156,12 +156,65 @@ static void window_sorted_and_expiring(void **state)
     seg_winpool_destroy(NULL);
 }
 
+/* A reserved store finds everything it is given, without a rehash, and a
+ * store that already holds customers ignores the hint. */
+static void reserve_up_front(void **state)
+{
+    (void)state;
+    char err[128], id[32];
+    seg_store_t *st = seg_store_new(err, sizeof err);
+    assert_int_equal(seg_store_reserve(st, 50000), 0);
+    size_t reserved = seg_store_bytes(st);
+    for (int i = 0; i < 50000; i++) {
+        int created, len = snprintf(id, sizeof id, "r-%d", i);
+        assert_int_equal(seg_store_upsert(st, id, (size_t)len, &created), (uint32_t)i);
+    }
+    for (int i = 0; i < 50000; i += 7) {
+        int len = snprintf(id, sizeof id, "r-%d", i);
+        assert_int_equal(seg_store_find(st, id, (size_t)len), (uint32_t)i);
+    }
+    assert_true(seg_store_bytes(st) >= reserved);
+    assert_int_equal(seg_store_reserve(st, 10000000), 0);   /* not empty: no-op */
+    assert_int_equal(seg_store_find(st, "r-49999", 7), 49999u);
+    seg_store_destroy(st);
+}
+
+/* seg_window_assign builds the same window as inserting the entries one
+ * by one, replaces what was there, and empties on n = 0. */
+static void window_assign_equals_inserts(void **state)
+{
+    (void)state;
+    seg_winpool_t *p = seg_winpool_new();
+    for (uint32_t n = 0; n <= 70; n++) {
+        seg_winentry_t src[70];
+        seg_window_t a = { 0, 0 }, b = { 0, 0 };
+        for (uint32_t i = 0; i < n; i++) src[i] = (seg_winentry_t){ 100 + i / 2, (int64_t)i };
+        assert_int_equal(seg_window_insert(p, &a, 1, 1), 0);   /* replaced */
+        assert_int_equal(seg_window_assign(p, &a, src, n), 0);
+        for (uint32_t i = 0; i < n; i++)
+            assert_int_equal(seg_window_insert(p, &b, src[i].ts, src[i].val), 0);
+        assert_int_equal(a.len, n);
+        if (n) assert_memory_equal(seg_window_entries(p, &a), seg_window_entries(p, &b),
+                                   n * sizeof(seg_winentry_t));
+        else assert_int_equal(a.ref, 0);
+        /* and it keeps working as a window */
+        assert_int_equal(seg_window_insert(p, &a, 99, -1), 0);
+        assert_int_equal(seg_window_entries(p, &a)[0].ts, 99);
+        seg_window_expire(p, &a, 1000);
+        assert_int_equal(a.len, 0);
+        seg_window_free(p, &b);
+    }
+    seg_winpool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(upsert_find_many),
         cmocka_unit_test(delete_and_reuse),
         cmocka_unit_test(window_sorted_and_expiring),
+        cmocka_unit_test(reserve_up_front),
+        cmocka_unit_test(window_assign_equals_inserts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
