@@ -127,7 +127,7 @@ static void test_invalid(void **state)
         "+2011-12-09T12:50:00Z",
         "2011-12-09T12:50:00+01:00:00",
         "2011-12-09T12:50:00.123",
-        "\xef\xbb\xbf" "2011-12-09T12:50:00Z",
+        ("\xef\xbb\xbf" "2011-12-09T12:50:00Z"),   /* a BOM first */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_bad(bad[i]);
 }
