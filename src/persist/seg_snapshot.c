@@ -329,7 +329,7 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
     memset(info, 0, sizeof *info);
 
     if (seg_msgpack_value_size(buf, len, &size) != 1 ||
-        msgpack_unpack(buf, size, &off, &zone, &o) == MSGPACK_UNPACK_PARSE_ERROR ||
+        msgpack_unpack(buf, size, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
         o.type != MSGPACK_OBJECT_MAP) {
         snprintf(errstr, errstr_size, "malformed header");
         goto out;
