@@ -1044,8 +1044,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         set_fatal(d, "fatal Kafka error: %s", why);
         return;
     }
-    seg_log(SEG_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
-            reason);
+    /* A connection failure reaches the log callback too (facility FAIL,
+     * with the broker's name): say it once. */
+    bool logged = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE;
+    seg_log(logged ? SEG_LOG_DEBUG : SEG_LOG_WARN, "kafka", "%s: %s",
+            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
