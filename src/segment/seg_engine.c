@@ -26,6 +26,13 @@
 
 #define MAX_OFFSETS (3 + SEG_RFM_TIERS)
 
+/* The customer record stores each dimension's last value in a few bits. */
+_Static_assert(SEG_DIM__COUNT == SEG_CUST_LAST_SLOTS, "one last-value slot per dimension");
+_Static_assert(SEG_LC__COUNT <= 1u << SEG_CUST_LAST_BITS(SEG_DIM_LIFECYCLE), "lifecycle codes");
+_Static_assert(SEG_VAL__COUNT <= 1u << SEG_CUST_LAST_BITS(SEG_DIM_VALUE), "value codes");
+_Static_assert(SEG_RFM__COUNT <= 1u << SEG_CUST_LAST_BITS(SEG_DIM_RFM), "rfm codes");
+_Static_assert(SEG_DIS__COUNT <= 1u << SEG_CUST_LAST_BITS(SEG_DIM_DISSATISFIED), "dissatisfied codes");
+
 struct seg_engine {
     seg_segcfg_t  cfg;
     seg_store_t  *store;
@@ -46,6 +53,8 @@ struct seg_engine {
     size_t        n_removed, removed_cap;
     struct grave { uint64_t hash; uint32_t seq; } *graves;  /* hash 0 = empty, seq 0 = deleted */
     size_t        grave_slots, grave_used;
+    seg_winentry_t *scratch;         /* a customer's windows, for persistence */
+    size_t        scratch_cap;
     seg_engine_stats_t stats;
 };
 
@@ -110,6 +119,7 @@ void seg_engine_destroy(seg_engine_t *e)
     for (size_t i = 0; i < e->n_removed; i++) free(e->removed[i]);
     free(e->removed);
     free(e->graves);
+    free(e->scratch);
     free(e);
 }
 
@@ -126,10 +136,13 @@ static void features_at(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_features_
     if (e->track_money) {
         /* (t - window, t]: an entry at exactly t - window has left. */
         seg_window_expire(pool, &c->money, t - e->cfg.window);
-        const seg_winentry_t *en = seg_window_entries(pool, &c->money);
-        for (uint32_t i = 0; i < c->money.len; i++) {
-            f->frequency += money_is_purchase(en[i].val);
-            f->monetary += money_amount(en[i].val);
+        int64_t vals[32];
+        for (uint32_t i = 0, n; i < c->money.len; i += n) {
+            n = seg_window_vals(pool, &c->money, i, vals, 32);
+            for (uint32_t k = 0; k < n; k++) {
+                f->frequency += money_is_purchase(vals[k]);
+                f->monetary += money_amount(vals[k]);
+            }
         }
     }
     if (e->track_complaints) {
@@ -155,6 +168,22 @@ static void mark_dirty(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
     c->flags |= SEG_CUST_DIRTY;
 }
 
+/* Makes e->scratch hold c's windows plus `more` entries. Called before a
+ * window can grow (folding, restoring), so that reading a customer out for
+ * persistence (state_of) never allocates and cannot fail. Returns 0, or -1
+ * on allocation failure. */
+static int scratch_fit(seg_engine_t *e, const seg_cust_t *c, size_t more)
+{
+    size_t need = (size_t)c->money.len + c->complaints.len + more;
+    if (need <= e->scratch_cap) return 0;
+    size_t ncap = need < 64 ? 64 : need + need / 2;
+    seg_winentry_t *ns = realloc(e->scratch, ncap * sizeof *ns);
+    if (!ns) return -1;
+    e->scratch = ns;
+    e->scratch_cap = ncap;
+    return 0;
+}
+
 /* Evaluates customer c at instant t (its clock) and emits one transition
  * per dimension whose value changed, in dimension order. */
 static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t cause)
@@ -167,22 +196,25 @@ static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t caus
         e->cfg.lifecycle.enabled, e->cfg.value.enabled,
         e->cfg.rfm.enabled, e->cfg.dissatisfied.enabled
     };
+    uint8_t last[SEG_DIM__COUNT];
+    seg_cust_lasts(c, last);
     for (int d = 0; d < SEG_DIM__COUNT; d++) {
-        if (!enabled[d] || v[d] == c->last[d]) continue;
+        if (!enabled[d] || v[d] == last[d]) continue;
         seg_transition_t tr = {
             .customer_id = c->id,
             .customer_id_len = c->id_len,
             .seq = ++c->seq,
             .dim = (seg_dim_t)d,
-            .from = seg_dim_value_name((seg_dim_t)d, c->last[d]),
+            .from = seg_dim_value_name((seg_dim_t)d, last[d]),
             .to = seg_dim_value_name((seg_dim_t)d, v[d]),
-            .from_code = c->last[d],
+            .from_code = last[d],
             .to_code = v[d],
             .at = t,
             .cause = cause,
             .features = &f,
         };
-        c->last[d] = v[d];
+        last[d] = v[d];
+        seg_cust_set_lasts(c, last);
         e->stats.transitions++;
         e->stats.transitions_by_dim[d]++;
         if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
@@ -214,11 +246,11 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
     }
     /* Windows were expired at `now`, so their first entries leave later. */
     if (c->money.len) {
-        int64_t d = seg_window_entries(pool, &c->money)[0].ts + e->cfg.window;
+        int64_t d = seg_window_at(pool, &c->money, 0).ts + e->cfg.window;
         if (d < best) best = d;
     }
     if (c->complaints.len) {
-        int64_t d = seg_window_entries(pool, &c->complaints)[0].ts +
+        int64_t d = seg_window_at(pool, &c->complaints, 0).ts +
                     e->cfg.dissatisfied.window;
         if (d < best) best = d;
     }
@@ -426,7 +458,8 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
     seg_winpool_t *pool = seg_store_winpool(e->store);
-    int rc = 0;
+    int rc = scratch_fit(e, c, 1);     /* room for the entry this event may add */
+    if (rc != 0) return finish(e, rc, errstr, errstr_size);
 
     switch (ev->type) {
     case SEG_EV_PURCHASE:
@@ -484,9 +517,21 @@ uint32_t seg_engine_customer_high(const seg_engine_t *e)
     return seg_store_high(e->store);
 }
 
+/* Fills out from c. The pool keeps entries packed, so the windows are
+ * copied into e->scratch (large enough: scratch_fit), valid until the
+ * next call. */
 static void state_of(seg_engine_t *e, seg_cust_t *c, seg_cust_state_t *out)
 {
     seg_winpool_t *pool = seg_store_winpool(e->store);
+    seg_winentry_t *money = NULL, *complaints = NULL;
+    if (c->money.len) {
+        money = e->scratch;
+        seg_window_read(pool, &c->money, money);
+    }
+    if (c->complaints.len) {
+        complaints = e->scratch + c->money.len;
+        seg_window_read(pool, &c->complaints, complaints);
+    }
     out->id = c->id;
     out->id_len = c->id_len;
     out->now = c->now;
@@ -494,10 +539,10 @@ static void state_of(seg_engine_t *e, seg_cust_t *c, seg_cust_state_t *out)
     out->last_purchase = c->last_purchase;
     out->seq = c->seq;
     out->flags = c->flags & (SEG_CUST_HAS_PURCHASE | SEG_CUST_HAS_CONTACT);
-    memcpy(out->last, c->last, sizeof out->last);
-    out->money = seg_window_entries(pool, &c->money);
+    seg_cust_lasts(c, out->last);
+    out->money = money;
     out->n_money = c->money.len;
-    out->complaints = seg_window_entries(pool, &c->complaints);
+    out->complaints = complaints;
     out->n_complaints = c->complaints.len;
 }
 
@@ -513,6 +558,15 @@ int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out
 int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
                             char *errstr, size_t errstr_size)
 {
+    /* The record keeps each last value in only as many bits as its
+     * dimension's codes need (persistence checks the same bound). */
+    for (unsigned d = 0; d < SEG_DIM__COUNT; d++) {
+        if (in->last[d] >= seg_dim_value_count((seg_dim_t)d)) {
+            snprintf(errstr, errstr_size, "a customer's last %s value is out of range",
+                     seg_dim_name((seg_dim_t)d));
+            return -1;
+        }
+    }
     int created;
     uint32_t idx = seg_store_upsert(e->store, in->id, in->id_len, &created);
     if (idx == SEG_CUST_NONE) goto oom;
@@ -526,7 +580,7 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
     c->last_purchase = in->last_purchase;
     c->seq = in->seq;
     c->flags = in->flags & (SEG_CUST_HAS_PURCHASE | SEG_CUST_HAS_CONTACT);
-    memcpy(c->last, in->last, sizeof c->last);
+    seg_cust_set_lasts(c, in->last);
     bool sorted = true;
     for (uint32_t i = 1; i < in->n_money && sorted; i++)
         sorted = in->money[i - 1].ts <= in->money[i].ts;
@@ -539,6 +593,7 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
     }
     for (uint32_t i = 0; i < in->n_complaints; i++)
         if (seg_window_insert(pool, &c->complaints, in->complaints[i].ts, 0) != 0) goto oom;
+    if (scratch_fit(e, c, 0) != 0) goto oom;
     if (reschedule(e, idx, c) != 0) goto oom;
     return 0;
 oom:

@@ -33,6 +33,13 @@
 #define EMPTY          UINT32_MAX
 #define TOMB           (UINT32_MAX - 1)   /* deleted: probing continues past it */
 
+_Static_assert(sizeof(seg_cust_t) == 56, "the customer record is meant to take 56 bytes");
+_Static_assert(SEG_CUST_LAST_SHIFT(1) == SEG_CUST_LAST_BITS(0) &&
+               SEG_CUST_LAST_SHIFT(2) == SEG_CUST_LAST_SHIFT(1) + SEG_CUST_LAST_BITS(1) &&
+               SEG_CUST_LAST_SHIFT(3) == SEG_CUST_LAST_SHIFT(2) + SEG_CUST_LAST_BITS(2) &&
+               SEG_CUST_LAST_SHIFT(3) + SEG_CUST_LAST_BITS(3) <= 14,
+               "last-value slots are adjacent and fit seg_cust_t.last");
+
 typedef struct slot {
     uint32_t idx;      /* customer index, EMPTY if free */
     uint32_t tag;      /* low 32 bits of the id's hash */

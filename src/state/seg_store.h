@@ -29,10 +29,22 @@
 enum {
     SEG_CUST_HAS_PURCHASE = 1u << 0,
     SEG_CUST_HAS_CONTACT  = 1u << 1,
-    SEG_CUST_DIRTY        = 1u << 7,   /* changed since the last changelog drain */
+    SEG_CUST_DIRTY        = 1u << 2,   /* changed since the last changelog drain */
 };
 
-/* One customer's rolling state. Owned by the store. */
+/* Bits of each slot of seg_cust_t.last: the engine keeps one value code
+ * per dimension there (lifecycle < 8, value < 8, rfm < 128, dissatisfied
+ * < 2 codes; seg_engine.c checks its codes fit at compile time). */
+#define SEG_CUST_LAST_SLOTS 4
+#define SEG_CUST_LAST_BITS(d)  ((0x01070303u >> (8 * (d))) & 0xffu)   /* 3, 3, 7, 1 */
+#define SEG_CUST_LAST_SHIFT(d) ((0x0d060300u >> (8 * (d))) & 0xffu)   /* 0, 3, 6, 13 */
+
+/* One customer's rolling state. Owned by the store.
+ *
+ * 56 bytes, the largest single part of the state per customer: seq's
+ * neighbours are bit-packed into one 32-bit word (id length, flags and
+ * the four last values took 6 bytes and padded the record to 64). Read
+ * and write `last` through seg_cust_lasts() and seg_cust_set_lasts(). */
 typedef struct seg_cust {
     int64_t        now;            /* customer clock: last evaluation instant */
     int64_t        first_purchase; /* valid with SEG_CUST_HAS_PURCHASE */
@@ -41,10 +53,34 @@ typedef struct seg_cust {
     seg_window_t   money;          /* purchases and refunds within the window */
     seg_window_t   complaints;     /* complaints within the complaint window */
     uint32_t       seq;            /* transitions emitted so far */
-    uint8_t        id_len;
-    uint8_t        flags;          /* SEG_CUST_HAS_* */
-    uint8_t        last[4];        /* last emitted value per dimension, 0 = none */
+    uint32_t       id_len : 8;     /* 1..255; 0 = a deleted record */
+    uint32_t       flags  : 3;     /* SEG_CUST_HAS_*, SEG_CUST_DIRTY */
+    uint32_t       last   : 14;    /* last emitted value per dimension, 0 = none */
 } seg_cust_t;
+
+/* The last emitted values, one per slot (0..SEG_CUST_LAST_SLOTS-1).
+ * Written out slot by slot: this runs on every evaluation. */
+static inline void seg_cust_lasts(const seg_cust_t *c, uint8_t out[SEG_CUST_LAST_SLOTS])
+{
+    unsigned w = c->last;
+#define SEG_CUST_LAST_GET_(d) \
+    (uint8_t)((w >> SEG_CUST_LAST_SHIFT(d)) & ((1u << SEG_CUST_LAST_BITS(d)) - 1))
+    out[0] = SEG_CUST_LAST_GET_(0);
+    out[1] = SEG_CUST_LAST_GET_(1);
+    out[2] = SEG_CUST_LAST_GET_(2);
+    out[3] = SEG_CUST_LAST_GET_(3);
+#undef SEG_CUST_LAST_GET_
+}
+
+/* Stores them back; in[d] must be < 2^SEG_CUST_LAST_BITS(d). */
+static inline void seg_cust_set_lasts(seg_cust_t *c, const uint8_t in[SEG_CUST_LAST_SLOTS])
+{
+#define SEG_CUST_LAST_PUT_(d) \
+    (((unsigned)in[d] & ((1u << SEG_CUST_LAST_BITS(d)) - 1)) << SEG_CUST_LAST_SHIFT(d))
+    c->last = SEG_CUST_LAST_PUT_(0) | SEG_CUST_LAST_PUT_(1) | SEG_CUST_LAST_PUT_(2) |
+              SEG_CUST_LAST_PUT_(3);
+#undef SEG_CUST_LAST_PUT_
+}
 
 typedef struct seg_store seg_store_t;
 

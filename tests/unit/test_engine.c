@@ -448,6 +448,66 @@ static void stats_count(void **state)
     assert_int_equal(seg_engine_max_ts(f->eng), ts("2024-01-01T00:00:00Z"));
 }
 
+/* The record packs the last values into bits and the windows into 12-byte
+ * entries where they fit: whatever a customer's state (every last value
+ * code, timestamps and amounts at and past the packing limits), what
+ * persistence puts in is what it gets back, and a last value the record
+ * cannot hold is refused rather than truncated. */
+static void customer_state_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    char err[256];
+    static const seg_winentry_t money[] = {
+        { INT64_MIN, 3 }, { -62135596800, -200000000000000 }, { 0, 0 },
+        { 1, ((int64_t)1 << 55) - 1 }, { 1, (int64_t)1 << 55 }, { 253402300799, INT64_MAX },
+    };
+    static const seg_winentry_t complaints[] = { { -5, 0 }, { ((int64_t)1 << 39), 0 } };
+    for (unsigned v = 0; v < SEG_RFM__COUNT; v++) {
+        char id[16];
+        snprintf(id, sizeof id, "rt%u", v);
+        seg_cust_state_t in = {
+            .id = id, .id_len = strlen(id),
+            .now = INT64_MAX - (int64_t)v, .first_purchase = INT64_MIN + (int64_t)v,
+            .last_purchase = -(int64_t)v, .seq = UINT32_MAX - v,
+            .flags = (uint8_t)(v % 4),
+            .last = { (uint8_t)(v % SEG_LC__COUNT), (uint8_t)(v % SEG_VAL__COUNT),
+                      (uint8_t)v, (uint8_t)(v % SEG_DIS__COUNT) },
+            .money = money, .n_money = (uint32_t)(v % 7),
+            .complaints = complaints, .n_complaints = (uint32_t)(v % 3),
+        };
+        assert_int_equal(seg_engine_customer_put(f->eng, &in, err, sizeof err), 0);
+    }
+    for (unsigned v = 0; v < SEG_RFM__COUNT; v++) {
+        seg_cust_state_t out;
+        assert_int_equal(seg_engine_customer_get(f->eng, v, &out), 0);
+        char id[16];
+        snprintf(id, sizeof id, "rt%u", v);
+        assert_int_equal(out.id_len, strlen(id));
+        assert_memory_equal(out.id, id, out.id_len);
+        assert_true(out.now == INT64_MAX - (int64_t)v);
+        assert_true(out.first_purchase == INT64_MIN + (int64_t)v);
+        assert_true(out.last_purchase == -(int64_t)v);
+        assert_int_equal(out.seq, UINT32_MAX - v);
+        assert_int_equal(out.flags, v % 4);
+        const uint8_t last[SEG_DIM__COUNT] = { (uint8_t)(v % SEG_LC__COUNT),
+            (uint8_t)(v % SEG_VAL__COUNT), (uint8_t)v, (uint8_t)(v % SEG_DIS__COUNT) };
+        assert_memory_equal(out.last, last, sizeof last);
+        assert_int_equal(out.n_money, v % 7);
+        if (out.n_money) assert_memory_equal(out.money, money, out.n_money * sizeof *money);
+        assert_int_equal(out.n_complaints, v % 3);
+        if (out.n_complaints)
+            assert_memory_equal(out.complaints, complaints, out.n_complaints * sizeof *complaints);
+    }
+    seg_cust_state_t bad = { .id = "bad", .id_len = 3, .last = { SEG_LC__COUNT, 0, 0, 0 } };
+    assert_int_equal(seg_engine_customer_put(f->eng, &bad, err, sizeof err), -1);
+    bad.last[0] = 0;
+    bad.last[2] = SEG_RFM__COUNT;
+    assert_int_equal(seg_engine_customer_put(f->eng, &bad, err, sizeof err), -1);
+    seg_engine_stats_t st;
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.customers, SEG_RFM__COUNT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(disabled_dimensions_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(id_is_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(customer_state_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

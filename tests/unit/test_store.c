@@ -1,5 +1,6 @@
 /* seg_store and seg_window: lookups across incremental rehash, stable
- * records, sorted windows with exact expiry. */
+ * records, sorted windows with exact expiry, exact-size blocks and packed
+ * entries that round-trip every int64. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,41 @@
 
 #include "state/seg_store.h"
 #include "state/seg_window.h"
+
+/* The window's entries as an array (NULL when empty), read through the
+ * public accessors into one of a few rotating buffers, so two windows can
+ * be compared. */
+static const seg_winentry_t *entries(const seg_winpool_t *p, const seg_window_t *w)
+{
+    static seg_winentry_t buf[4][4096];
+    static int next;
+    if (w->len == 0) return NULL;
+    assert_true(w->len <= 4096);
+    seg_winentry_t *out = buf[next++ % 4];
+    seg_window_read(p, w, out);
+    for (uint32_t i = 0; i < w->len; i += 1 + w->len / 8) {
+        seg_winentry_t e = seg_window_at(p, w, i);
+        assert_memory_equal(&e, &out[i], sizeof e);
+    }
+    return out;
+}
+
+/* seg_window_vals hands out the same values as the entries, in batches of
+ * any size, from any start. */
+static void check_vals(const seg_winpool_t *p, const seg_window_t *w, const seg_winentry_t *ref)
+{
+    static const uint32_t batch[] = { 1, 7, 64 };
+    int64_t vals[64];
+    for (int b = 0; b < 3; b++) {
+        uint32_t i = 0, n;
+        while ((n = seg_window_vals(p, w, i, vals, batch[b])) > 0) {
+            assert_true(n <= batch[b]);
+            for (uint32_t k = 0; k < n; k++) assert_true(vals[k] == ref[i + k].val);
+            i += n;
+        }
+        assert_int_equal(i, w->len);
+    }
+}
 
 static void upsert_find_many(void **state)
 {
@@ -110,12 +146,12 @@ static void window_sorted_and_expiring(void **state)
 {
     (void)state;
     seg_winpool_t *p = seg_winpool_new();
-    seg_window_t w = { 0, 0 };
-    assert_null(seg_window_entries(p, &w));
+    seg_window_t w = { 0 };
+    assert_null(entries(p, &w));
     int64_t in[] = { 50, 10, 30, 30, 70, 20 };
     for (int i = 0; i < 6; i++) assert_int_equal(seg_window_insert(p, &w, in[i], i), 0);
     assert_int_equal(w.len, 6);
-    const seg_winentry_t *e = seg_window_entries(p, &w);
+    const seg_winentry_t *e = entries(p, &w);
     int64_t want_ts[] = { 10, 20, 30, 30, 50, 70 };
     int64_t want_val[] = { 1, 5, 2, 3, 0, 4 };   /* equal ts keep insertion order */
     for (int i = 0; i < 6; i++) {
@@ -123,12 +159,12 @@ static void window_sorted_and_expiring(void **state)
         assert_int_equal(e[i].val, want_val[i]);
     }
     seg_window_expire(p, &w, 29);           /* drops ts <= 29 */
-    e = seg_window_entries(p, &w);
+    e = entries(p, &w);
     assert_int_equal(w.len, 4);
     assert_int_equal(e[0].ts, 30);
     seg_window_expire(p, &w, 30);           /* the edge itself leaves */
     assert_int_equal(w.len, 2);
-    assert_int_equal(seg_window_entries(p, &w)[0].ts, 50);
+    assert_int_equal(entries(p, &w)[0].ts, 50);
     seg_window_expire(p, &w, 1000);
     assert_int_equal(w.len, 0);
     assert_int_equal(w.ref, 0);              /* block returned */
@@ -145,7 +181,7 @@ static void window_sorted_and_expiring(void **state)
         for (int i = 0; i < W; i++) {
             assert_int_equal(ws[i].len, (uint32_t)(i % 37) + 1);
             seg_window_expire(p, &ws[i], (i % 37) / 2);
-            const seg_winentry_t *x = seg_window_entries(p, &ws[i]);
+            const seg_winentry_t *x = entries(p, &ws[i]);
             for (uint32_t k = 0; k < ws[i].len; k++)
                 assert_int_equal(x[k].ts, (i % 37) / 2 + 1 + (int64_t)k);
             seg_window_free(p, &ws[i]);
@@ -187,23 +223,221 @@ static void window_assign_equals_inserts(void **state)
     seg_winpool_t *p = seg_winpool_new();
     for (uint32_t n = 0; n <= 70; n++) {
         seg_winentry_t src[70];
-        seg_window_t a = { 0, 0 }, b = { 0, 0 };
+        seg_window_t a = { 0 }, b = { 0 };
         for (uint32_t i = 0; i < n; i++) src[i] = (seg_winentry_t){ 100 + i / 2, (int64_t)i };
         assert_int_equal(seg_window_insert(p, &a, 1, 1), 0);   /* replaced */
         assert_int_equal(seg_window_assign(p, &a, src, n), 0);
         for (uint32_t i = 0; i < n; i++)
             assert_int_equal(seg_window_insert(p, &b, src[i].ts, src[i].val), 0);
         assert_int_equal(a.len, n);
-        if (n) assert_memory_equal(seg_window_entries(p, &a), seg_window_entries(p, &b),
+        if (n) assert_memory_equal(entries(p, &a), entries(p, &b),
                                    n * sizeof(seg_winentry_t));
         else assert_int_equal(a.ref, 0);
         /* and it keeps working as a window */
         assert_int_equal(seg_window_insert(p, &a, 99, -1), 0);
-        assert_int_equal(seg_window_entries(p, &a)[0].ts, 99);
+        assert_int_equal(entries(p, &a)[0].ts, 99);
         seg_window_expire(p, &a, 1000);
         assert_int_equal(a.len, 0);
         seg_window_free(p, &b);
     }
+    seg_winpool_destroy(p);
+}
+
+/* The window against a plain sorted array, through every size class up to
+ * 3000 entries and back down: same entries in the same order (equal ts in
+ * insertion order), blocks of exactly 1..8 entries for small windows, never
+ * more than 1.5x (+2) the entries when growing, and at most twice them
+ * after entries leave. */
+static void window_classes_match_reference(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static seg_winentry_t ref[N];
+    uint32_t n = 0;
+    seg_winpool_t *p = seg_winpool_new();
+    seg_window_t w = { 0 };
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int64_t ts = (int64_t)(x % 5000) - 2500, val = i;
+        assert_int_equal(seg_window_insert(p, &w, ts, val), 0);
+        uint32_t at = n;
+        while (at > 0 && ref[at - 1].ts > ts) at--;
+        memmove(ref + at + 1, ref + at, (n - at) * sizeof *ref);
+        ref[at] = (seg_winentry_t){ ts, val };
+        n++;
+        assert_int_equal(w.len, n);
+        uint32_t cap = seg_window_cap(p, &w);
+        if (n <= 8) assert_int_equal(cap, n);
+        assert_true(cap >= n && cap <= n + n / 2 + 2);
+        if (i % 97 == 0 || n <= 40)
+            assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+    }
+    assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+    check_vals(p, &w, ref);
+    for (int64_t cut = -2600; n > 0; cut += 7) {
+        seg_window_expire(p, &w, cut);
+        uint32_t gone = 0;
+        while (gone < n && ref[gone].ts <= cut) gone++;
+        memmove(ref, ref + gone, (n - gone) * sizeof *ref);
+        n -= gone;
+        assert_int_equal(w.len, n);
+        if (n == 0) {
+            assert_int_equal(w.ref, 0);
+            break;
+        }
+        assert_true(seg_window_cap(p, &w) <= 2 * n + 1);
+        assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+    }
+    seg_winpool_destroy(p);
+}
+
+/* Windows of 3 small entries cost 3 8-byte entries each (plus partly used
+ * chunks), not 4 of 16 bytes, and blocks given back are reused by other
+ * windows of that size. */
+static void window_blocks_exact_and_reused(void **state)
+{
+    (void)state;
+    enum { W = 10000 };
+    static seg_window_t ws[W];
+    seg_winpool_t *p = seg_winpool_new();
+    for (int i = 0; i < W; i++)
+        for (int k = 0; k < 3; k++) assert_int_equal(seg_window_insert(p, &ws[i], k, k), 0);
+    size_t bytes = seg_winpool_bytes(p);
+    /* the 1- and 2-entry blocks each window went through are free again */
+    assert_true(bytes <= (size_t)W * 3 * 8 + 3 * 65536);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < W; i += 2) seg_window_free(p, &ws[i]);
+        for (int i = 0; i < W; i += 2) {
+            seg_winentry_t src[3] = { { 1, 10 }, { 2, 20 }, { 2, 30 } };
+            assert_int_equal(seg_window_assign(p, &ws[i], src, 3), 0);
+            assert_int_equal(seg_window_cap(p, &ws[i]), 3);
+            assert_memory_equal(entries(p, &ws[i]), src, sizeof src);
+        }
+        assert_int_equal(seg_winpool_bytes(p), bytes);
+    }
+    for (int i = 1; i < W; i += 2) {
+        const seg_winentry_t *e = entries(p, &ws[i]);
+        for (int k = 0; k < 3; k++) assert_int_equal(e[k].val, k);
+    }
+    seg_winpool_destroy(p);
+}
+
+/* Inserts e into the sorted array ref of *n entries, after equal ts. */
+static void ref_insert(seg_winentry_t *ref, uint32_t *n, seg_winentry_t e)
+{
+    uint32_t at = *n;
+    while (at > 0 && ref[at - 1].ts > e.ts) at--;
+    memmove(ref + at + 1, ref + at, (*n - at) * sizeof *ref);
+    ref[at] = e;
+    (*n)++;
+}
+
+/* Entries are kept in 8, 12 or 16 bytes, the narrowest form that holds
+ * every entry of the window, and a window widens when an entry needs it:
+ * every int64 comes back exactly, in order, whatever the mix. Values sit
+ * on both sides of each form's limits. */
+static void window_entry_widths_exact(void **state)
+{
+    (void)state;
+    const int64_t T36 = (int64_t)1 << 36, T39 = (int64_t)1 << 39;
+    const int64_t V27 = (int64_t)1 << 27, V55 = (int64_t)1 << 55;
+    const seg_winentry_t w8[] = {      /* 0 <= ts < 2^36, -2^27 <= val < 2^27 */
+        { 0, -V27 }, { 0, 0 }, { 1, -1 }, { 1704067200, 1200001 }, { T36 - 1, V27 - 1 },
+    };
+    const seg_winentry_t w12[] = {     /* ts in 40 bits, val in 56 */
+        { -1, 0 }, { T36, 0 }, { 5, V27 }, { 6, -V27 - 1 }, { -T39, -V55 },
+        { T39 - 1, V55 - 1 }, { -62135596800, -200000000000001 }, { 253402300799, 200000000000001 },
+    };
+    const seg_winentry_t w16[] = {
+        { INT64_MIN, 0 }, { -T39 - 1, 5 }, { T39, 9 }, { 7, -V55 - 1 }, { 8, V55 },
+        { 9, INT64_MIN }, { 10, INT64_MAX }, { INT64_MAX, INT64_MIN },
+    };
+    const struct { const seg_winentry_t *e; uint32_t n; unsigned bytes; } set[] = {
+        { w8, sizeof w8 / sizeof w8[0], 8 },
+        { w12, sizeof w12 / sizeof w12[0], 12 },
+        { w16, sizeof w16 / sizeof w16[0], 16 },
+    };
+    seg_winpool_t *p = seg_winpool_new();
+    /* each value alone takes exactly its own form */
+    for (int s = 0; s < 3; s++) {
+        for (uint32_t i = 0; i < set[s].n; i++) {
+            seg_window_t w = { 0 };
+            assert_int_equal(seg_window_insert(p, &w, set[s].e[i].ts, set[s].e[i].val), 0);
+            assert_int_equal(seg_window_entry_bytes(&w), set[s].bytes);
+            seg_winentry_t got = seg_window_at(p, &w, 0);
+            assert_memory_equal(&got, &set[s].e[i], sizeof got);
+            seg_window_free(p, &w);
+            assert_int_equal(seg_window_entry_bytes(&w), 0);
+        }
+    }
+    /* 8-byte window + a 12-byte entry + a 16-byte one */
+    for (uint32_t i = 0; i < set[1].n; i++) {
+        for (uint32_t j = 0; j < set[2].n; j++) {
+            seg_winentry_t ref[32];
+            uint32_t n = 0;
+            seg_window_t w = { 0 };
+            for (int k = (int)set[0].n - 1; k >= 0; k--) {   /* reverse: every insert sorts */
+                assert_int_equal(seg_window_insert(p, &w, w8[k].ts, w8[k].val), 0);
+                ref_insert(ref, &n, w8[k]);
+            }
+            assert_int_equal(seg_window_entry_bytes(&w), 8);
+            assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+            check_vals(p, &w, ref);
+            assert_int_equal(seg_window_insert(p, &w, w12[i].ts, w12[i].val), 0);
+            ref_insert(ref, &n, w12[i]);
+            assert_int_equal(seg_window_entry_bytes(&w), 12);
+            assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+            check_vals(p, &w, ref);
+            assert_int_equal(seg_window_insert(p, &w, w16[j].ts, w16[j].val), 0);
+            ref_insert(ref, &n, w16[j]);
+            assert_int_equal(seg_window_entry_bytes(&w), 16);
+            assert_int_equal(w.len, n);
+            assert_memory_equal(entries(p, &w), ref, n * sizeof *ref);
+            check_vals(p, &w, ref);
+            /* assign picks the form the inserts ended in, for every prefix */
+            for (uint32_t m = 1; m <= n; m++) {
+                seg_window_t y = { 0 };
+                unsigned want = 8;
+                for (uint32_t k = 0; k < m; k++) {
+                    seg_window_t one = { 0 };
+                    assert_int_equal(seg_window_insert(p, &one, ref[k].ts, ref[k].val), 0);
+                    if (seg_window_entry_bytes(&one) > want) want = seg_window_entry_bytes(&one);
+                    seg_window_free(p, &one);
+                }
+                assert_int_equal(seg_window_assign(p, &y, ref, m), 0);
+                assert_int_equal(seg_window_entry_bytes(&y), want);
+                assert_memory_equal(entries(p, &y), ref, m * sizeof *ref);
+                seg_window_free(p, &y);
+            }
+            /* expiry keeps the form; emptied, the window starts narrow again */
+            seg_window_expire(p, &w, 0);
+            uint32_t gone = 0;
+            while (gone < n && ref[gone].ts <= 0) gone++;
+            assert_int_equal(w.len, n - gone);
+            if (w.len) {
+                assert_int_equal(seg_window_entry_bytes(&w), 16);
+                assert_memory_equal(entries(p, &w), ref + gone, w.len * sizeof *ref);
+            }
+            seg_window_expire(p, &w, INT64_MAX);
+            assert_int_equal(w.ref, 0);
+            assert_int_equal(seg_window_insert(p, &w, 1, 1), 0);
+            assert_int_equal(seg_window_entry_bytes(&w), 8);
+            seg_window_free(p, &w);
+        }
+    }
+    /* a window that widens keeps growing through the classes like any other */
+    seg_window_t g = { 0 };
+    for (int i = 0; i < 100; i++) {
+        int64_t ts = i == 3 ? -1 : i == 50 ? INT64_MIN : i;
+        assert_int_equal(seg_window_insert(p, &g, ts, -i), 0);
+        assert_true(seg_window_cap(p, &g) >= g.len);
+        assert_int_equal(seg_window_entry_bytes(&g), i < 3 ? 8 : i < 50 ? 12 : 16);
+    }
+    assert_int_equal(seg_window_at(p, &g, 0).val, -50);
+    assert_int_equal(seg_window_at(p, &g, 1).val, -3);
+    assert_int_equal(seg_window_at(p, &g, 99).val, -99);
+    seg_window_free(p, &g);
     seg_winpool_destroy(p);
 }
 
@@ -215,6 +449,9 @@ int main(void)
         cmocka_unit_test(window_sorted_and_expiring),
         cmocka_unit_test(reserve_up_front),
         cmocka_unit_test(window_assign_equals_inserts),
+        cmocka_unit_test(window_classes_match_reference),
+        cmocka_unit_test(window_blocks_exact_and_reused),
+        cmocka_unit_test(window_entry_widths_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
