@@ -137,6 +137,7 @@ typedef struct daemon {
     seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
     seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
+    seg_counter_t        *redelivered;
     int64_t               last_tick_ms;
     uint64_t              next_gen;
     bgsave_t              bg;
@@ -234,6 +235,9 @@ static int metrics_init(daemon_t *d)
                               NULL, NULL);
     d->restore_records = counter1(d, "segd_restore_records_total",
                                   "Changelog records read while restoring.", NULL, NULL);
+    d->redelivered = counter1(d, "segd_redelivered_records_total",
+                              "Records the consumer delivered again at an offset this "
+                              "partition's state already holds (skipped).", NULL, NULL);
     d->snapshot_loads = counter1(d, "segd_snapshot_loads_total",
                                  "Partitions restored from a local snapshot.", NULL, NULL);
     seg_gauge_t *rss = gauge0(d, "segd_process_rss_bytes", "Resident set size of segd.");
@@ -1147,6 +1151,15 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
         return;
     }
     slot_t *sl = &d->slots[s];
+    if (sl->next_offset >= 0 && m->offset < sl->next_offset) {
+        /* Already folded into this state (the consumer went back, e.g. an
+         * offset reset after a leader change): folding it again would
+         * count the event twice. */
+        count(d->redelivered, 1);
+        seg_log(SEG_LOG_DEBUG, "kafka", "%s[%d]@%lld delivered again; skipped", topic,
+                m->partition, (long long)m->offset);
+        return;
+    }
     uint64_t token = seg_inflight_begin(sl->inflight, m->offset);
     if (token == UINT64_MAX) {
         set_fatal(d, "out of memory tracking %s", topic);

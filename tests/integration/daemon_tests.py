@@ -721,12 +721,28 @@ def broker(c, work):
                 return
             c.check(f"the outage was mid-stream (segd had handled {n_down:.0f} of {len(ev)} "
                     "when the broker came back)", 0 < n_down < len(ev))
+            # kafka-python is not an idempotent producer: a request the
+            # broker appended but could not answer before going down is sent
+            # again, and the input topic then holds that record twice. segd
+            # must fold what the topic holds, so the expected output is
+            # replay over the topic as it is (partition by partition: each
+            # customer's events stay in order on its partition).
+            held = sorted((int(p), int(o), v) for p, o, v in
+                          L.kcat_dump(b, "events", fmt="%p\t%o\t%s\n"))
+            dups = len(held) - len(ev)
+            c.check(f"the input topic holds every produced record ({dups} more, sent twice by "
+                    "the producer's retries across the outage)",
+                    dups >= 0 and set(v for _, _, v in held) == set(ev), dups)
+            if dups:
+                want = set(L.replay(work, "broker-held", [v for _, _, v in held]))
             try:
                 L.wait_committed(b, "events", group, 60)
                 c.check("committed == end on every input partition", True)
             except TestFailure as e:
                 c.check("committed == end on every input partition", False, e)
             wait_output(c, segd, b, want, 60, "after the outage")
+            print(f"     info: the consumer delivered {segd.metrics().get('segd_redelivered_records_total'):.0f} "
+                  "record(s) again after the leader moves; segd skipped them", flush=True)
             port = b.split(",")[victim - 1].split(":")[1]
             c.check(f"segd's log shows it lost broker {victim} (port {port})",
                     re.search(f":{port}/{victim}: .*(refused|Disconnected)", segd.log()),
