@@ -26,13 +26,11 @@ way. Every wait has a deadline. Everything listens on 127.0.0.1.
 
 import atexit
 import calendar
-import ctypes
 import glob
 import json
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -53,12 +51,14 @@ import kafkatool  # noqa: E402  (path set above)
 from cluster import start_cluster  # noqa: E402,F401
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-class Failure(Exception):
-    """An assertion of a case, or a precondition it needs, did not hold."""
+# The generic plumbing (waits, ports, process hygiene, CDNOW events,
+# sentinels, replay, produce, committed offsets) is daemon_lib's, shared
+# with daemon_tests.py; what is here is what durability needs on top.
+os.environ.setdefault("SEGD", SEGD)   # daemon_lib reads it at import
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_lib import (TestFailure as Failure, _die_with_parent,  # noqa: E402,F401
+                        cdnow_events, committed_at_end, free_port, partition_of, produce,
+                        replay, sentinels, tail, ts_of, wait_for)
 
 
 def check(cond, msg):
@@ -66,36 +66,7 @@ def check(cond, msg):
         raise Failure(msg)
 
 
-def wait_for(what, fn, timeout, interval=0.2):
-    """Calls fn() until it returns something truthy and returns that;
-    raises Failure naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise Failure(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def tail(text, n=12):
-    return "\n".join(text.rstrip("\n").split("\n")[-n:])
-
-
 # ---- segd as a process ---------------------------------------------------------
-
-def _die_with_parent():
-    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
 
 _LIVE = set()
 
@@ -257,76 +228,6 @@ class Topics:
         return args
 
 
-# ---- data -------------------------------------------------------------------------
-
-_CDNOW = {}
-
-
-def cdnow_events(work):
-    """CDNOW as NDJSON purchase events in time order (bytes lines, no
-    newline). Time order, so that each input partition is in ts order and
-    event time in the daemon matches replay's."""
-    if "lines" not in _CDNOW:
-        src = os.path.join(SEG_SHARED, "data", "cdnow", "CDNOW_master.txt")
-        out = os.path.join(work, "cdnow.ndjson")
-        subprocess.run([PY, os.path.join(SEG_SRC, "tools", "cdnow2events.py"), "--sort-by-time",
-                        src, out], check=True, stderr=subprocess.DEVNULL, timeout=120)
-        with open(out, "rb") as f:
-            _CDNOW["lines"] = [ln.rstrip(b"\n") for ln in f if ln.strip()]
-    return _CDNOW["lines"]
-
-
-def partition_of(key, nparts):
-    """The partition kafka-python's default partitioner (Java's murmur2)
-    gives `key`: where kafkatool.produce sends it."""
-    from kafka.partitioner.default import DefaultPartitioner
-    parts = list(range(nparts))
-    return DefaultPartitioner()(key.encode(), parts, parts)
-
-
-def sentinels(nparts, ts, prefix):
-    """One `visit` contact per input partition, all at `ts` (the data's
-    largest). In event time the watermark is the minimum over partitions of
-    each one's largest ts; ending every partition at the global maximum
-    makes every deadline up to it fire from event time alone, as replay
-    fires them at its end, instead of waiting for the wall-clock idle
-    fallback. The sentinels are in the replay input too."""
-    found, i = {}, 0
-    while len(found) < nparts:
-        cid = f"{prefix}-sentinel-{i}"
-        found.setdefault(partition_of(cid, nparts), cid)
-        i += 1
-    return [json.dumps({"type": "contact", "kind": "visit", "customer_id": cid, "ts": ts},
-                       separators=(",", ":")).encode()
-            for _, cid in sorted(found.items())]
-
-
-def ts_of(line):
-    return json.loads(line)["ts"]
-
-
-def replay(work, name, lines, sets=()):
-    """`segd replay` over `lines`: its transition lines (bytes)."""
-    path = os.path.join(work, f"{name}.ndjson")
-    with open(path, "wb") as f:
-        for ln in lines:
-            f.write(ln + b"\n")
-    args = [SEGD, "replay", "--input", path]
-    for s in sets:
-        args += ["--set", s]
-    r = subprocess.run(args, capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise Failure(f"segd replay failed ({r.returncode}): {r.stderr.decode()[-500:]}")
-    return [ln for ln in r.stdout.split(b"\n") if ln]
-
-
-def produce(bootstrap, topic, lines, **kw):
-    res = kafkatool.produce(bootstrap, topic, lines, **kw)
-    if res["failed"]:
-        raise Failure(f"producing to {topic}: {res}")
-    return res
-
-
 # ---- reading topics back -----------------------------------------------------------
 
 def dump(bootstrap, topic, timeout=90.0):
@@ -358,15 +259,6 @@ def dump(bootstrap, topic, timeout=90.0):
         return out
     finally:
         c.close(autocommit=False)
-
-
-def committed_at_end(bootstrap, topic, group):
-    """(True, offsets) when `group` has committed every partition's end
-    offset of `topic`: every input record is processed and every transition
-    it caused delivered (segd stores an offset only then)."""
-    o = kafkatool.offsets(bootstrap, topic, group)
-    ok = all(o["committed"].get(p) == e for p, e in o["end"].items())
-    return ok, o
 
 
 def wait_caught_up(bootstrap, topics, segds, timeout=90.0):
