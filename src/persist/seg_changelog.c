@@ -243,46 +243,57 @@ static int parse_marker(const rd_kafka_message_t *m, int64_t *offset, int64_t *m
     return rc;
 }
 
-int seg_changelog_restore(rd_kafka_t *consumer, const char *topic, int32_t partition,
-                          seg_engine_t *e, int timeout_ms,
-                          void (*progress)(void *opaque, const seg_changelog_restore_t *r),
-                          void *opaque, seg_changelog_restore_t *out,
-                          char *errstr, size_t errstr_size)
+/* ---- reading a partition ----------------------------------------------------- */
+
+static bool is_marker(const rd_kafka_message_t *m)
 {
-    double t0 = mono(), last_progress = t0;
-    memset(out, 0, sizeof *out);
-    out->resume_offset = -1;
-    out->max_ts = INT64_MIN;
-    restorer_t r = { 0 };
-    int rc = -1;
-    int64_t lo = 0, hi = 0;
+    return m->key_len == SEG_CHANGELOG_MARKER_LEN &&
+           memcmp(m->key, SEG_CHANGELOG_MARKER, SEG_CHANGELOG_MARKER_LEN) == 0;
+}
+
+static int end_offsets(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                       int timeout_ms, int64_t *lo, int64_t *hi, char *errstr,
+                       size_t errstr_size)
+{
     rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(consumer, topic, partition, &lo, &hi, timeout_ms);
+        rd_kafka_query_watermark_offsets(consumer, topic, partition, lo, hi, timeout_ms);
     if (err) {
         snprintf(errstr, errstr_size, "changelog %s[%d]: cannot read its end offset: %s", topic,
                  partition, rd_kafka_err2str(err));
         return -1;
     }
-    if (hi <= lo) {
-        out->seconds = mono() - t0;
-        return 0;   /* empty: nothing to restore */
-    }
+    return 0;
+}
+
+/* One record of a range; returns 0 to go on, or -1 (errstr set) to stop.
+ * The message stays the caller's. */
+typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m, char *errstr,
+                         size_t errstr_size);
+
+/* Reads records [start, hi) of a changelog partition with consumer (a
+ * handle used only for this), calling fn on each, until hi or the
+ * deadline (mono() seconds). Leaves the consumer unassigned. Returns 0,
+ * or -1 with errstr (assign, consumer error, timeout, or fn's). */
+static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                      int64_t start, int64_t hi, double deadline, record_fn fn, void *opaque,
+                      char *errstr, size_t errstr_size)
+{
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    err = rd_kafka_assign(consumer, l);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = start;
+    rd_kafka_resp_err_t err = rd_kafka_assign(consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
         snprintf(errstr, errstr_size, "changelog %s[%d]: assign failed: %s", topic, partition,
                  rd_kafka_err2str(err));
         return -1;
     }
-    int64_t next = lo;
-    double deadline = t0 + timeout_ms / 1000.0;
-    while (next < hi) {
+    int rc = 0;
+    for (int64_t next = start; next < hi && rc == 0;) {
         if (mono() > deadline) {
-            snprintf(errstr, errstr_size, "changelog %s[%d]: restore timed out at offset %lld of "
-                     "%lld", topic, partition, (long long)next, (long long)hi);
-            goto out;
+            snprintf(errstr, errstr_size, "changelog %s[%d]: reading timed out at offset %lld "
+                     "of %lld", topic, partition, (long long)next, (long long)hi);
+            rc = -1;
+            break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
         if (!m) continue;
@@ -290,51 +301,108 @@ int seg_changelog_restore(rd_kafka_t *consumer, const char *topic, int32_t parti
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 snprintf(errstr, errstr_size, "changelog %s[%d]: %s", topic, partition,
                          rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-                goto out;
+                rc = -1;
             }
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        next = m->offset + 1;
-        out->records++;
-        if (m->key_len == SEG_CHANGELOG_MARKER_LEN &&
-            memcmp(m->key, SEG_CHANGELOG_MARKER, SEG_CHANGELOG_MARKER_LEN) == 0) {
-            int64_t off = 0, mts = 0;
-            if (parse_marker(m, &off, &mts) != 0) {
-                snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
-                         topic, partition, (long long)m->offset);
-                rd_kafka_message_destroy(m);
-                goto out;
-            }
-            rd_kafka_message_destroy(m);
-            if (apply_pending(&r, e, out, errstr, errstr_size) != 0) goto out;
-            out->markers++;
-            out->resume_offset = off;
-            out->max_ts = mts;
         } else {
-            int prc = m->key_len ? pending_add(&r, m) : 0;   /* keyless: not ours, skip */
-            rd_kafka_message_destroy(m);
-            if (prc != 0) {
-                snprintf(errstr, errstr_size, "changelog: out of memory");
-                goto out;
-            }
+            next = m->offset + 1;
+            rc = fn(opaque, m, errstr, errstr_size);
         }
-        if (progress && mono() - last_progress >= 1.0) {
-            last_progress = mono();
-            out->seconds = last_progress - t0;
-            progress(opaque, out);
-        }
+        rd_kafka_message_destroy(m);
     }
-    /* Records after the last marker belong to an unfinished checkpoint. */
-    if (out->max_ts != INT64_MIN) seg_engine_set_max_ts(e, out->max_ts);
-    rc = 0;
-out:
-    pending_clear(&r);
-    free(r.p);
     rd_kafka_assign(consumer, NULL);
-    out->seconds = mono() - t0;
     return rc;
+}
+
+/* ---- restore ------------------------------------------------------------------ */
+
+typedef struct restore_ctx {
+    restorer_t               r;
+    seg_engine_t            *e;
+    seg_changelog_restore_t *out;
+    const char              *topic;
+    int32_t                  partition;
+    double                   t0, last_progress;
+    void (*progress)(void *opaque, const seg_changelog_restore_t *r);
+    void                    *opaque;
+} restore_ctx_t;
+
+static int restore_record(void *opaque, const rd_kafka_message_t *m, char *errstr,
+                          size_t errstr_size)
+{
+    restore_ctx_t *c = opaque;
+    c->out->records++;
+    if (is_marker(m)) {
+        int64_t off = 0, mts = 0;
+        if (parse_marker(m, &off, &mts) != 0) {
+            snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
+                     c->topic, c->partition, (long long)m->offset);
+            return -1;
+        }
+        if (apply_pending(&c->r, c->e, c->out, errstr, errstr_size) != 0) return -1;
+        c->out->markers++;
+        c->out->resume_offset = off;
+        c->out->max_ts = mts;
+    } else if (m->key_len && pending_add(&c->r, m) != 0) {   /* keyless: not ours, skip */
+        snprintf(errstr, errstr_size, "changelog: out of memory");
+        return -1;
+    }
+    if (c->progress && mono() - c->last_progress >= 1.0) {
+        c->last_progress = mono();
+        c->out->seconds = c->last_progress - c->t0;
+        c->progress(c->opaque, c->out);
+    }
+    return 0;
+}
+
+int seg_changelog_restore(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                          seg_engine_t *e, int timeout_ms,
+                          void (*progress)(void *opaque, const seg_changelog_restore_t *r),
+                          void *opaque, seg_changelog_restore_t *out,
+                          char *errstr, size_t errstr_size)
+{
+    restore_ctx_t c = { .e = e, .out = out, .topic = topic, .partition = partition,
+                        .t0 = mono(), .progress = progress, .opaque = opaque };
+    c.last_progress = c.t0;
+    memset(out, 0, sizeof *out);
+    out->resume_offset = -1;
+    out->max_ts = INT64_MIN;
+    int64_t lo = 0, hi = 0;
+    if (end_offsets(consumer, topic, partition, timeout_ms, &lo, &hi, errstr, errstr_size))
+        return -1;
+    int rc = 0;
+    if (hi > lo) {
+        rc = read_range(consumer, topic, partition, lo, hi, c.t0 + timeout_ms / 1000.0,
+                        restore_record, &c, errstr, errstr_size);
+        /* Records after the last marker belong to an unfinished checkpoint. */
+        if (rc == 0 && out->max_ts != INT64_MIN) seg_engine_set_max_ts(e, out->max_ts);
+    }
+    pending_clear(&c.r);
+    free(c.r.p);
+    out->seconds = mono() - c.t0;
+    return rc;
+}
+
+/* ---- the last marker ------------------------------------------------------------ */
+
+typedef struct marker_ctx {
+    const char *topic;
+    int32_t     partition;
+    bool        found;
+    int64_t     offset, max_ts;
+} marker_ctx_t;
+
+static int marker_record(void *opaque, const rd_kafka_message_t *m, char *errstr,
+                         size_t errstr_size)
+{
+    marker_ctx_t *c = opaque;
+    if (!is_marker(m)) return 0;
+    if (parse_marker(m, &c->offset, &c->max_ts) != 0) {
+        snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
+                 c->topic, c->partition, (long long)m->offset);
+        return -1;
+    }
+    c->found = true;
+    return 0;
 }
 
 int seg_changelog_last_marker(rd_kafka_t *consumer, const char *topic, int32_t partition,
@@ -345,64 +413,20 @@ int seg_changelog_last_marker(rd_kafka_t *consumer, const char *topic, int32_t p
     *offset = -1;
     *max_ts = INT64_MIN;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(consumer, topic, partition, &lo, &hi, timeout_ms);
-    if (err) {
-        snprintf(errstr, errstr_size, "changelog %s[%d]: cannot read its end offset: %s", topic,
-                 partition, rd_kafka_err2str(err));
+    if (end_offsets(consumer, topic, partition, timeout_ms, &lo, &hi, errstr, errstr_size))
         return -1;
-    }
-    int rc = 0;
+    marker_ctx_t c = { .topic = topic, .partition = partition };
     for (int64_t window = 1; hi > lo; window *= 64) {
         int64_t start = hi - window > lo ? hi - window : lo;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = start;
-        err = rd_kafka_assign(consumer, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        if (err) {
-            snprintf(errstr, errstr_size, "changelog %s[%d]: assign failed: %s", topic,
-                     partition, rd_kafka_err2str(err));
-            rc = -1;
-            break;
+        if (read_range(consumer, topic, partition, start, hi, deadline, marker_record, &c,
+                       errstr, errstr_size) != 0)
+            return -1;
+        if (c.found) {
+            *offset = c.offset;
+            *max_ts = c.max_ts;
+            return 0;
         }
-        int64_t next = start;
-        bool found = false;
-        while (next < hi && rc == 0) {
-            if (mono() > deadline) {
-                snprintf(errstr, errstr_size, "changelog %s[%d]: reading its tail timed out at "
-                         "offset %lld of %lld", topic, partition, (long long)next, (long long)hi);
-                rc = -1;
-                break;
-            }
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
-            if (!m) continue;
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                    snprintf(errstr, errstr_size, "changelog %s[%d]: %s", topic, partition,
-                             rd_kafka_message_errstr(m));
-                    rc = -1;
-                }
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            next = m->offset + 1;
-            if (m->key_len == SEG_CHANGELOG_MARKER_LEN &&
-                memcmp(m->key, SEG_CHANGELOG_MARKER, SEG_CHANGELOG_MARKER_LEN) == 0) {
-                int64_t off = 0, mts = 0;
-                if (parse_marker(m, &off, &mts) != 0) {
-                    snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at "
-                             "offset %lld", topic, partition, (long long)m->offset);
-                    rc = -1;
-                } else {
-                    *offset = off;
-                    *max_ts = mts;
-                    found = true;
-                }
-            }
-            rd_kafka_message_destroy(m);
-        }
-        if (rc != 0 || found || start == lo) break;
+        if (start == lo) break;
     }
-    rd_kafka_assign(consumer, NULL);
-    return rc;
+    return 0;
 }
