@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -447,6 +448,7 @@ int seg_snapshot_load(const char *path, const char *topic, int32_t partition,
     char why[256];
     int rc = -1;
     char *buf = NULL;
+    void *mapped = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(errstr, errstr_size, "snapshot '%s': %s", path, strerror(errno));
@@ -458,6 +460,18 @@ int seg_snapshot_load(const char *path, const char *topic, int32_t partition,
                  (long long)sb.st_size);
         goto out;
     }
+    /* Mapped, not read: the bytes stay in the page cache instead of being
+     * copied into as much fresh anonymous memory (at 10M customers,
+     * 750 MB of page faults and copying). A snapshot is never rewritten
+     * in place (a new one is renamed over it), so the mapping cannot
+     * change under us. Read into memory if mapping fails. */
+    mapped = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapped != MAP_FAILED) {
+        madvise(mapped, (size_t)sb.st_size, MADV_SEQUENTIAL);
+        buf = mapped;
+        goto loaded;
+    }
+    mapped = NULL;
     buf = malloc((size_t)sb.st_size);
     if (!buf) {
         snprintf(errstr, errstr_size, "snapshot '%s': out of memory", path);
@@ -473,6 +487,7 @@ int seg_snapshot_load(const char *path, const char *topic, int32_t partition,
         }
         got += (size_t)r;
     }
+loaded:;
     const unsigned char *h = (const unsigned char *)buf;
     if (memcmp(h, MAGIC, 8) != 0) {
         snprintf(errstr, errstr_size, "snapshot '%s' is not a segd snapshot (bad magic)", path);
@@ -505,7 +520,8 @@ int seg_snapshot_load(const char *path, const char *topic, int32_t partition,
     info->seconds = mono() - t0;
     rc = 0;
 out:
-    free(buf);
+    if (mapped) munmap(mapped, (size_t)sb.st_size);
+    else free(buf);
     close(fd);
     return rc;
 }
