@@ -181,7 +181,12 @@ rd_kafka_conf_t *seg_kafka_consumer_conf(const seg_cfg_t *cfg, const char *boots
         { "partition.assignment.strategy", "cooperative-sticky" },
         { "session.timeout.ms", "10000" },
         { "heartbeat.interval.ms", "1000" },
-        { "fetch.wait.max.ms", "100" },
+        /* Longest a broker may hold a fetch that finds no data. A real
+         * broker answers as soon as data arrives, so this only bounds idle
+         * polling (<= 50 empty fetches/s per broker); librdkafka's mock
+         * cluster (kafka.brokers: embedded, the tests) always waits it out,
+         * so it adds directly to latency there. */
+        { "fetch.wait.max.ms", "20" },
         /* librdkafka 2.0.2 pauses fetching for a fixed second when its
          * queue reaches queued.min.messages (issue #2879): at the default
          * 100000 that caps a fast consumer near 0.3M records/s. */
