@@ -22,6 +22,7 @@
 #include "io/seg_reader.h"
 #include "publish/seg_tjson.h"
 #include "segment/seg_engine.h"
+#include "util/seg_clock.h"
 #include "util/seg_ts.h"
 
 #define SINK_BUF (256 * 1024)
@@ -77,12 +78,7 @@ static int emit_line(void *opaque, const seg_transition_t *t)
     return 0;
 }
 
-static double now_sec(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double now_sec(clockid_t clk) { return seg_clock_s(clk); }
 
 typedef struct counts {
     uint64_t read, rejected, blank;

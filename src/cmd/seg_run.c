@@ -47,6 +47,7 @@
 #include "publish/seg_tjson.h"
 #include "segment/seg_engine.h"
 #include "time/seg_watermark.h"
+#include "util/seg_clock.h"
 #include "util/seg_log.h"
 #include "util/seg_metrics.h"
 
@@ -143,19 +144,8 @@ typedef struct daemon {
     bgsave_t              bg;
 } daemon_t;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return seg_clock_ms(CLOCK_REALTIME); }
+static int64_t mono_ms(void) { return seg_clock_ms(CLOCK_MONOTONIC); }
 
 static void set_fatal(daemon_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_fatal(daemon_t *d, const char *fmt, ...)

@@ -13,13 +13,9 @@
 #include "event/seg_decode.h"
 #include "persist/seg_snapshot.h"
 #include "state/seg_store.h"
+#include "util/seg_clock.h"
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double mono(void) { return seg_clock_s(CLOCK_MONOTONIC); }
 
 typedef struct appender {
     seg_changelog_produce_fn produce;

@@ -25,16 +25,12 @@
 #include <zlib.h>
 
 #include "event/seg_decode.h"
+#include "util/seg_clock.h"
 
 #define MAGIC      "SEGDSNP1"
 #define HEADER_LEN 24
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double mono(void) { return seg_clock_s(CLOCK_MONOTONIC); }
 
 void seg_snapshot_path(const char *dir, const char *topic, int32_t partition,
                        char *buf, size_t size)
