@@ -162,6 +162,14 @@ class Segd:
                                      stderr=self._err, preexec_fn=_die_with_parent)
         _LIVE.add(self)
 
+    def exit_code(self, timeout):
+        """Waits up to `timeout` s for segd to stop by itself: its exit
+        code, or None if it is still running."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def alive(self):
         return self.proc.poll() is None
 

@@ -885,10 +885,7 @@ def fatal(c, work):
         a = Segd("segd-1", work, b, sets)
         b2 = None
         try:
-            try:
-                rc = a.proc.wait(40)
-            except Exception:
-                rc = None
+            rc = a.exit_code(40)
             log = a.log()
             c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
                     rc not in (None, 0), L.tail(log))
@@ -944,10 +941,7 @@ def fatal_dlq(c, work):
         a = Segd("segd-1", work, b, sets + ["kafka.producer.message.max.bytes=1000"])
         b2 = None
         try:
-            try:
-                rc = a.proc.wait(40)
-            except Exception:
-                rc = None
+            rc = a.exit_code(40)
             log = a.log()
             c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
                     rc not in (None, 0), L.tail(log))
@@ -1067,10 +1061,7 @@ def changelog_topic(c, work):
             L.produce(b, "events", synthetic(5, 10, 9, "cl"))
             segd = Segd("segd", work, b, base_sets(group))
             try:
-                try:
-                    rc = segd.proc.wait(40)
-                except Exception:
-                    rc = None
+                rc = segd.exit_code(40)
                 log = segd.log()
                 c.check(f"{desc}: segd stops with exit 1 (exit {rc})", rc == 1, L.tail(log, 3))
                 c.check(f"{desc}: the error names the topic and the fix",
@@ -1271,9 +1262,7 @@ def badconfig(c, work):
         # Port 9 (discard) on loopback: nothing listens, nothing is reached.
         segd = Segd("segd", work, "127.0.0.1:9", [s, "shutdown_timeout=1s"], metrics=False)
         try:
-            rc = segd.proc.wait(20)
-        except Exception:
-            rc = None
+            rc = segd.exit_code(20)
         finally:
             segd.kill()
         log = segd.log()
