@@ -495,6 +495,33 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     return finish(e, rc, errstr, errstr_size);
 }
 
+void seg_engine_prefetch(const seg_engine_t *e, const seg_event_t *ev,
+                         seg_prefetch_t *p, int stage)
+{
+    switch (stage) {
+    case 0:
+        p->hash = seg_store_hash(ev->customer_id, ev->customer_id_len);
+        p->idx = SEG_CUST_NONE;
+        seg_store_prefetch_slot(e->store, p->hash);
+        break;
+    case 1:
+        p->idx = seg_store_prefetch_record(e->store, p->hash);
+        if (p->idx != SEG_CUST_NONE) seg_timer_prefetch_pos(e->timers, p->idx);
+        break;
+    default:
+        if (p->idx == SEG_CUST_NONE) break;
+        seg_store_prefetch_id(e->store, p->idx);
+        seg_timer_prefetch_entry(e->timers, p->idx);
+        {
+            const seg_cust_t *c = seg_store_get(e->store, p->idx);
+            const seg_winpool_t *pool = seg_store_winpool(e->store);
+            seg_window_prefetch(pool, &c->money);
+            seg_window_prefetch(pool, &c->complaints);
+        }
+        break;
+    }
+}
+
 int64_t seg_engine_next_deadline(const seg_engine_t *e)
 {
     return seg_timer_next(e->timers);

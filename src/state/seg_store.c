@@ -220,6 +220,35 @@ uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len)
     return idx;
 }
 
+void seg_store_prefetch_slot(const seg_store_t *st, uint64_t h)
+{
+    __builtin_prefetch(&st->cur.slots[h & st->cur.mask]);
+}
+
+uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
+{
+    uint64_t i = h & st->cur.mask;
+    uint32_t tag = (uint32_t)h;
+    /* A few probes at most: a hint that gives up costs nothing but a miss. */
+    for (int n = 0; n < 8; n++) {
+        const slot_t *s = &st->cur.slots[i];
+        if (s->idx == EMPTY) return SEG_CUST_NONE;
+        if (s->idx != TOMB && s->tag == tag && s->idx < st->high) {
+            __builtin_prefetch(&st->chunks[s->idx >> REC_CHUNK_BITS][s->idx & (REC_CHUNK - 1)], 1);
+            return s->idx;
+        }
+        i = (i + 1) & st->cur.mask;
+    }
+    return SEG_CUST_NONE;
+}
+
+void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx)
+{
+    if (idx >= st->high) return;
+    const seg_cust_t *c = &st->chunks[idx >> REC_CHUNK_BITS][idx & (REC_CHUNK - 1)];
+    if (c->id) __builtin_prefetch(c->id);
+}
+
 static const char *id_copy(seg_store_t *st, const char *id, size_t len)
 {
     if (st->id_left < len) {

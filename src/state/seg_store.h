@@ -120,6 +120,18 @@ uint32_t seg_store_high(const seg_store_t *st);
 /* The 64-bit hash the store uses for ids (stable across runs). */
 uint64_t seg_store_hash(const char *id, size_t len);
 
+/* Prefetch hints. Folding an event reads the id's index slot, then the
+ * customer record, then its id bytes: three dependent cache misses that a
+ * caller reading ahead (replay) can start early, a few events apart:
+ *   seg_store_prefetch_slot(hash)    - the index slot;
+ *   seg_store_prefetch_record(hash)  - once the slot is cached: returns the
+ *       index of the first live slot with the hash's tag (a guess: the id
+ *       is not compared) and prefetches that record, or SEG_CUST_NONE;
+ *   seg_store_prefetch_id(idx)       - once the record is cached: its id.
+ * They never change the store or any result. */
+void seg_store_prefetch_slot(const seg_store_t *st, uint64_t hash);
+uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t hash);
+void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx);
 /* Number of customers held. */
 uint32_t seg_store_count(const seg_store_t *st);
 

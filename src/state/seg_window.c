@@ -183,6 +183,11 @@ static inline unsigned char *w_block(const seg_winpool_t *p, const seg_window_t 
     return block(p, w_tier(w), w->cls, w_slot(w));
 }
 
+void seg_window_prefetch(const seg_winpool_t *p, const seg_window_t *w)
+{
+    if (w->ref) __builtin_prefetch(w_block(p, w), 1);
+}
+
 /* Returns a free slot of class k, or FREE_END on allocation failure. */
 static uint32_t block_alloc(seg_winpool_t *p, unsigned tier, uint32_t k)
 {

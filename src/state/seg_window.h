@@ -85,6 +85,10 @@ uint32_t seg_window_cap(const seg_winpool_t *p, const seg_window_t *w);
  * block). */
 unsigned seg_window_entry_bytes(const seg_window_t *w);
 
+/* Prefetches the start of w's block (a hint for callers that read ahead;
+ * no effect on the window). */
+void seg_window_prefetch(const seg_winpool_t *p, const seg_window_t *w);
+
 /* Returns the window's block to the pool and empties it. */
 void seg_window_free(seg_winpool_t *p, seg_window_t *w);
 

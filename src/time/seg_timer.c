@@ -152,6 +152,16 @@ int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx)
     return t->heap[t->pos[idx]].when;
 }
 
+void seg_timer_prefetch_pos(const seg_timer_t *t, uint32_t idx)
+{
+    if (idx < t->pos_init) __builtin_prefetch(&t->pos[idx]);
+}
+
+void seg_timer_prefetch_entry(const seg_timer_t *t, uint32_t idx)
+{
+    if (idx < t->pos_init && t->pos[idx] != NOPOS) __builtin_prefetch(&t->heap[t->pos[idx]]);
+}
+
 size_t seg_timer_count(const seg_timer_t *t) { return t->n; }
 
 int64_t seg_timer_next(const seg_timer_t *t)

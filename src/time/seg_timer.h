@@ -44,6 +44,12 @@ int seg_timer_pop_due(seg_timer_t *t, int64_t limit, uint32_t *idx, int64_t *whe
 /* Customer idx's pending deadline, or INT64_MAX if it has none. */
 int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx);
 
+/* Prefetch hints for a caller that reads ahead (no effect on the set):
+ * first customer idx's heap position, then, once that is cached, its heap
+ * entry. */
+void seg_timer_prefetch_pos(const seg_timer_t *t, uint32_t idx);
+void seg_timer_prefetch_entry(const seg_timer_t *t, uint32_t idx);
+
 /* Number of pending deadlines. */
 size_t seg_timer_count(const seg_timer_t *t);
 
