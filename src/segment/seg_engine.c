@@ -25,6 +25,7 @@
 #include "time/seg_timer.h"
 
 #define MAX_OFFSETS (3 + SEG_RFM_TIERS)
+#define FIRE_AHEAD  8   /* deadlines between prefetching a record and firing it */
 
 /* The customer record stores each dimension's last value in a few bits. */
 _Static_assert(SEG_DIM__COUNT == SEG_CUST_LAST_SLOTS, "one last-value slot per dimension");
@@ -257,19 +258,31 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
     return best;
 }
 
-/* Timers are kept lazily: a customer's heap entry is a lower bound of its
- * true next deadline. Most events push a deadline later (a purchase moves
- * "last purchase + 45d" out), and moving an entry down the heap on every
- * event cost a tenth of replay time; instead a later deadline leaves the
- * entry where it is, and when it comes due it is checked against
- * next_deadline() and moved then (once per deadline period rather than
- * once per event). An earlier deadline always moves the entry up, so an
- * entry is never later than the truth. */
+/* Timers are kept lazily: a customer's timer is a lower bound of its true
+ * next deadline. Most events push a deadline later (a purchase moves
+ * "last purchase + 45d" out); moving the timer on every event would cost
+ * a wheel entry per event (and, with the heap segd used before, a tenth of
+ * replay time), so a later deadline leaves the timer where it is, and when
+ * it comes due it is checked against next_deadline() and moved then (once
+ * per deadline period rather than once per event). An earlier deadline
+ * always moves the timer, so it is never later than the truth. */
 static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
     int64_t d = next_deadline(e, c);
     if (d < seg_timer_when(e->timers, idx)) return seg_timer_set(e->timers, idx, d);
     return 0;
+}
+
+/* Prefetches what evaluating customer idx reads besides its record (which
+ * must be cached by now, or this waits for it): id, windows. */
+static void warm_state(const seg_engine_t *e, uint32_t idx)
+{
+    if (idx >= seg_store_high(e->store)) return;
+    seg_store_prefetch_id(e->store, idx);
+    const seg_cust_t *c = seg_store_get(e->store, idx);
+    const seg_winpool_t *pool = seg_store_winpool(e->store);
+    seg_window_prefetch(pool, &c->money);
+    seg_window_prefetch(pool, &c->complaints);
 }
 
 static uint64_t grave_hash(uint64_t h) { return h ? h : 1; }
@@ -400,6 +413,13 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
     int64_t when;
     int rc = 0;
     while (rc == 0 && seg_timer_pop_due(e->timers, t, &idx, &when)) {
+        /* The timer knows who is due next: start loading their records,
+         * and the ids and windows of those whose records were started
+         * a few deadlines ago. */
+        uint32_t ahead = seg_timer_upcoming(e->timers, FIRE_AHEAD);
+        if (ahead != UINT32_MAX) seg_store_prefetch_cust(e->store, ahead);
+        ahead = seg_timer_upcoming(e->timers, FIRE_AHEAD / 2);
+        if (ahead != UINT32_MAX) warm_state(e, ahead);
         seg_cust_t *c = seg_store_get(e->store, idx);
         /* The entry is a lower bound (see reschedule): fire only if it is
          * the true deadline, else put the customer back at the true one. */
@@ -506,18 +526,10 @@ void seg_engine_prefetch(const seg_engine_t *e, const seg_event_t *ev,
         break;
     case 1:
         p->idx = seg_store_prefetch_record(e->store, p->hash);
-        if (p->idx != SEG_CUST_NONE) seg_timer_prefetch_pos(e->timers, p->idx);
+        if (p->idx != SEG_CUST_NONE) seg_timer_prefetch(e->timers, p->idx);
         break;
     default:
-        if (p->idx == SEG_CUST_NONE) break;
-        seg_store_prefetch_id(e->store, p->idx);
-        seg_timer_prefetch_entry(e->timers, p->idx);
-        {
-            const seg_cust_t *c = seg_store_get(e->store, p->idx);
-            const seg_winpool_t *pool = seg_store_winpool(e->store);
-            seg_window_prefetch(pool, &c->money);
-            seg_window_prefetch(pool, &c->complaints);
-        }
+        if (p->idx != SEG_CUST_NONE) warm_state(e, p->idx);
         break;
     }
 }

@@ -104,7 +104,7 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
 
 /* Reading ahead. With state far larger than the caches, folding an event
  * waits on a chain of misses: the id's index slot, the record, the id
- * bytes, the window blocks, the timer position and heap entry. A caller
+ * bytes, the window blocks, the timer entry. A caller
  * that holds the next events (replay decodes ahead) hides them by calling
  * seg_engine_prefetch() for each event three times before folding it,
  * stage 0, 1 then 2, a few events apart so each stage's lines have

@@ -242,6 +242,11 @@ uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
     return SEG_CUST_NONE;
 }
 
+void seg_store_prefetch_cust(const seg_store_t *st, uint32_t idx)
+{
+    if (idx < st->high) __builtin_prefetch(&st->chunks[idx >> REC_CHUNK_BITS][idx & (REC_CHUNK - 1)], 1);
+}
+
 void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx)
 {
     if (idx >= st->high) return;

@@ -128,10 +128,12 @@ uint64_t seg_store_hash(const char *id, size_t len);
  *       index of the first live slot with the hash's tag (a guess: the id
  *       is not compared) and prefetches that record, or SEG_CUST_NONE;
  *   seg_store_prefetch_id(idx)       - once the record is cached: its id.
- * They never change the store or any result. */
+ * A caller that knows the index already (deadlines due next) starts with
+ * seg_store_prefetch_cust(idx). They never change the store or any result. */
 void seg_store_prefetch_slot(const seg_store_t *st, uint64_t hash);
 uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t hash);
 void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx);
+void seg_store_prefetch_cust(const seg_store_t *st, uint32_t idx);
 /* Number of customers held. */
 uint32_t seg_store_count(const seg_store_t *st);
 

@@ -6,15 +6,12 @@
  * wake up for a customer at exact instants. Rather than one timer per
  * deadline, the engine keeps at most ONE pending timer per customer: the
  * earliest instant at which any of its values could change. When it fires,
- * the engine evaluates the customer and sets the next one. So the
- * structure holds at most one entry per customer, and firing costs
- * O(log n) per due customer, never a scan of all customers.
- *
- * Why a heap and not a timer wheel: deadlines spread over years at second
- * precision, and transitions must fire in exact time order (the output is
- * compared instant by instant with a batch replay). A 4-ary implicit heap
- * gives exact order with no tuning, a small constant (4 children share a
- * cache line) and 16 bytes per pending customer plus a 4-byte position.
+ * the engine evaluates the customer and sets the next one. Setting a
+ * deadline is O(1); firing costs O(1) amortised per due customer (plus a
+ * sort of each hour's deadlines when time reaches it), never a scan of all
+ * customers. Deadlines come out in exact time order, at second precision,
+ * so output can be compared instant by instant with a batch replay.
+ * seg_timer.c says how (a timing wheel in front of a sorted run).
  */
 #ifndef SEG_TIMER_H
 #define SEG_TIMER_H
@@ -44,17 +41,22 @@ int seg_timer_pop_due(seg_timer_t *t, int64_t limit, uint32_t *idx, int64_t *whe
 /* Customer idx's pending deadline, or INT64_MAX if it has none. */
 int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx);
 
-/* Prefetch hints for a caller that reads ahead (no effect on the set):
- * first customer idx's heap position, then, once that is cached, its heap
- * entry. */
-void seg_timer_prefetch_pos(const seg_timer_t *t, uint32_t idx);
-void seg_timer_prefetch_entry(const seg_timer_t *t, uint32_t idx);
+/* Prefetch hint for a caller that reads ahead: customer idx's entry (no
+ * effect on the set). */
+void seg_timer_prefetch(const seg_timer_t *t, uint32_t idx);
+
+/* The customer whose deadline is k-th in line after the next pop, as far
+ * as the timer knows without work (deadlines set late may come first), or
+ * UINT32_MAX: a caller firing deadlines prefetches their state. */
+uint32_t seg_timer_upcoming(const seg_timer_t *t, size_t k);
 
 /* Number of pending deadlines. */
 size_t seg_timer_count(const seg_timer_t *t);
 
-/* Earliest pending deadline, or INT64_MAX if none. */
-int64_t seg_timer_next(const seg_timer_t *t);
+/* Earliest pending deadline, or INT64_MAX if none. May load the next
+ * deadlines into the timer's front (hence not const); on allocation
+ * failure it returns a lower bound instead. */
+int64_t seg_timer_next(seg_timer_t *t);
 
 /* Bytes held. */
 size_t seg_timer_bytes(const seg_timer_t *t);
