@@ -236,7 +236,10 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
             const char *reason_text = rec.why;
             if (rej == SEG_REJ_NONE) {
                 why[0] = '\0';
-                if (cfg->input.format == SEG_FMT_MSGPACK)
+                if (cfg->input.format == SEG_FMT_MSGPACK && rec.delimited)
+                    rej = seg_decode_msgpack_delimited(dec, rec.data, rec.len, &a->ev,
+                                                       why, sizeof why);
+                else if (cfg->input.format == SEG_FMT_MSGPACK)
                     rej = seg_decode_msgpack(dec, rec.data, rec.len, &a->ev, why, sizeof why);
                 else
                     rej = seg_decode_json(dec, rec.data, rec.len, &a->ev, why, sizeof why);

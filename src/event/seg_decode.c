@@ -980,8 +980,9 @@ seg_reject_t seg_decode_msgpack_object(seg_decoder_t *dec,
     return SEG_REJ_NONE;
 }
 
-seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
-                                seg_event_t *ev, char *errstr, size_t errstr_size)
+static seg_reject_t decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
+                                   int delimited, seg_event_t *ev,
+                                   char *errstr, size_t errstr_size)
 {
     memset(ev, 0, sizeof *ev);
     release_json(dec);
@@ -995,8 +996,8 @@ seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
              "record is empty; it must be a MessagePack map");
         return SEG_REJ_INVALID_MSGPACK;
     }
-    size_t size = 0, at = 0;
-    int s = mp_scan(buf, len, &size, &at);
+    size_t size = len, at = 0;
+    int s = delimited ? 1 : mp_scan(buf, len, &size, &at);
     if (s < 0) {
         errf(errstr, errstr_size, "record is not valid MessagePack (reserved "
              "byte 0xc1 at byte %zu)", at);
@@ -1027,4 +1028,16 @@ seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
         return SEG_REJ_INVALID_MSGPACK;
     }
     return seg_decode_msgpack_object(dec, &obj, ev, errstr, errstr_size);
+}
+
+seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
+                                seg_event_t *ev, char *errstr, size_t errstr_size)
+{
+    return decode_msgpack(dec, buf, len, 0, ev, errstr, errstr_size);
+}
+
+seg_reject_t seg_decode_msgpack_delimited(seg_decoder_t *dec, const char *buf, size_t len,
+                                          seg_event_t *ev, char *errstr, size_t errstr_size)
+{
+    return decode_msgpack(dec, buf, len, 1, ev, errstr, errstr_size);
 }

@@ -17,6 +17,7 @@
 #ifndef SEG_READER_H
 #define SEG_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@ typedef struct seg_record {
     uint64_t              line;      /* 1-based line number; 0 for msgpack */
     uint64_t              offset;    /* byte offset of the record in the input */
     seg_reject_t          reject;    /* SEG_REJ_NONE, or the framing problem */
+    bool                  delimited; /* MessagePack: data[0..len) is exactly one
+                                        value per seg_msgpack_value_size, so
+                                        seg_decode_msgpack_delimited applies */
     char                  why[160];  /* sentence for reject */
 } seg_record_t;
 

@@ -30,6 +30,15 @@
 
 static seg_decoder_t *dj, *dm;   /* one decoder per format: events of both
                                     are compared while both are alive */
+static seg_decoder_t *dd;        /* seg_decode_msgpack_delimited's, beside dm */
+static size_t delimited_checked; /* records run_mp compared both ways */
+
+/* The record limit of both MessagePack decoders. */
+static void set_max_mp(size_t n)
+{
+    seg_decoder_set_max_record(dm, n);
+    seg_decoder_set_max_record(dd, n);
+}
 
 typedef struct {
     seg_reject_t r;
@@ -99,12 +108,40 @@ static res_t run_json(const char *json)
     return r;
 }
 
+static void same_event(const char *rec, const seg_event_t *a,
+                       const seg_event_t *b)
+{
+    if (a->type != b->type || a->kind != b->kind || a->ts != b->ts ||
+        a->amount != b->amount || a->has_amount != b->has_amount ||
+        a->rating != b->rating || a->customer_id_len != b->customer_id_len ||
+        memcmp(a->customer_id, b->customer_id, a->customer_id_len) != 0 ||
+        (a->event_id == NULL) != (b->event_id == NULL) ||
+        a->event_id_len != b->event_id_len ||
+        (a->event_id &&
+         memcmp(a->event_id, b->event_id, a->event_id_len) != 0))
+        fail_msg("json and msgpack decode %s differently", rec);
+}
+
 static res_t run_mp(const char *buf, size_t n)
 {
     res_t r;
     memset(&r, 0, sizeof r);
     strcpy(r.err, "(unset)");
     r.r = seg_decode_msgpack(dm, buf, n, &r.ev, r.err, sizeof r.err);
+    /* Every record that seg_msgpack_value_size delimits exactly (what the
+     * reader hands on) decodes the same through the delimited entry. */
+    size_t size = 0;
+    if (seg_msgpack_value_size(buf, n, &size) == 1 && size == n) {
+        seg_event_t ev;
+        char err[sizeof r.err];
+        strcpy(err, "(unset)");
+        seg_reject_t d = seg_decode_msgpack_delimited(dd, buf, n, &ev, err, sizeof err);
+        if (d != r.r || strcmp(err, r.err) != 0)
+            fail_msg("delimited decode differs: %s (%s) vs %s (%s)", seg_reject_name(d), err,
+                     seg_reject_name(r.r), r.err);
+        if (d == SEG_REJ_NONE) same_event("(delimited)", &r.ev, &ev);
+        delimited_checked++;
+    }
     return r;
 }
 
@@ -157,20 +194,6 @@ static void rej_mp(const char *buf, size_t n, seg_reject_t want,
     check_reject("msgpack", "(bytes)", run_mp(buf, n), want, phrase);
 }
 
-static void same_event(const char *rec, const seg_event_t *a,
-                       const seg_event_t *b)
-{
-    if (a->type != b->type || a->kind != b->kind || a->ts != b->ts ||
-        a->amount != b->amount || a->has_amount != b->has_amount ||
-        a->rating != b->rating || a->customer_id_len != b->customer_id_len ||
-        memcmp(a->customer_id, b->customer_id, a->customer_id_len) != 0 ||
-        (a->event_id == NULL) != (b->event_id == NULL) ||
-        a->event_id_len != b->event_id_len ||
-        (a->event_id &&
-         memcmp(a->event_id, b->event_id, a->event_id_len) != 0))
-        fail_msg("json and msgpack decode %s differently", rec);
-}
-
 /* Accepted in both formats, with identical events; returns the JSON one
  * (valid until the next JSON decode). */
 static seg_event_t acc(const char *json)
@@ -203,7 +226,8 @@ static int setup(void **state)
     (void)state;
     dj = seg_decoder_new();
     dm = seg_decoder_new();
-    return dj && dm ? 0 : -1;
+    dd = seg_decoder_new();
+    return dj && dm && dd ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -211,6 +235,7 @@ static int teardown(void **state)
     (void)state;
     seg_decoder_destroy(dj);
     seg_decoder_destroy(dm);
+    seg_decoder_destroy(dd);
     seg_decoder_destroy(NULL);   /* no-op by contract */
     return 0;
 }
@@ -677,7 +702,7 @@ static void test_rej_oversized_record(void **state)
     msgpack_sbuffer sb;
     to_msgpack(rec, &sb);
     seg_decoder_set_max_record(dj, n - 1);
-    seg_decoder_set_max_record(dm, sb.size - 1);
+    set_max_mp(sb.size - 1);
     char want_j[64], want_m[64];
     snprintf(want_j, sizeof want_j, "record is %zu bytes; the limit is %zu", n,
              n - 1);
@@ -687,10 +712,10 @@ static void test_rej_oversized_record(void **state)
     rej_mp(sb.data, sb.size, SEG_REJ_OVERSIZED_RECORD, want_m);
     /* at the limit it is fine */
     seg_decoder_set_max_record(dj, n);
-    seg_decoder_set_max_record(dm, sb.size);
+    set_max_mp(sb.size);
     acc(rec);
     seg_decoder_set_max_record(dj, 0);
-    seg_decoder_set_max_record(dm, 0);
+    set_max_mp(0);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -1201,6 +1226,13 @@ static void test_fixture_valid(void **state)
     free(exp);
 }
 
+/* Runs last: run_mp compared the delimited entry on the suite's records. */
+static void test_delimited_was_compared(void **state)
+{
+    (void)state;
+    assert_true(delimited_checked > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1237,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_errstr_small_and_null),
         cmocka_unit_test(test_fixture_invalid),
         cmocka_unit_test(test_fixture_valid),
+        cmocka_unit_test(test_delimited_was_compared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
