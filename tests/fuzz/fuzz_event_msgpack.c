@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the MessagePack decoder. Three views of the same
  * bytes must agree with the schema invariants (event_invariants.h):
- *  - the whole input as one record (seg_decode_msgpack);
+ *  - the whole input as one record (seg_decode_msgpack, and
+ *    seg_decode_msgpack_delimited when the splitter says it is one value);
  *  - the input as a stream split with seg_msgpack_value_size, each value
  *    unpacked by msgpack-c and checked with seg_decode_msgpack_object, the
  *    way a reader can process a file;
@@ -44,9 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t vs = 0;
     int whole = seg_msgpack_value_size(buf, size, &vs);
-    if (whole == 1 && vs == size)
+    if (whole == 1 && vs == size) {
         INV(r != SEG_REJ_INVALID_MSGPACK || strstr(err, "nested") != NULL);
-    else
+        /* what the file reader does with a delimited record: same answer */
+        seg_reject_t r3 = seg_decode_msgpack_delimited(dec, buf, size, &ev2, err2, sizeof err2);
+        check_same(r, &ev, r3, &ev2);
+    } else
         INV(r == SEG_REJ_INVALID_MSGPACK);
 
     /* stream view */
