@@ -431,6 +431,9 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
     info->customers = n;
     rc = 0;
 out:
+    /* The deadlines of the customers put since seg_engine_reserve are
+     * placed now, inside the load and its timing, not at the first pop. */
+    (void)seg_engine_reserve_end(e);
     free(scratch);
     msgpack_zone_destroy(&zone);
     return rc;

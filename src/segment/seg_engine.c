@@ -642,7 +642,14 @@ oom:
 
 int seg_engine_reserve(seg_engine_t *e, uint32_t n)
 {
-    return seg_store_reserve(e->store, n);
+    int rc = seg_store_reserve(e->store, n);
+    if (seg_timer_reserve(e->timers, n) != 0) rc = -1;
+    return rc;
+}
+
+int seg_engine_reserve_end(seg_engine_t *e)
+{
+    return seg_timer_settle(e->timers);
 }
 
 void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len)

@@ -146,6 +146,11 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
  * and the engine works either way. */
 int seg_engine_reserve(seg_engine_t *e, uint32_t n);
 
+/* Ends what seg_engine_reserve began: the deadlines of the customers put
+ * since are placed now (otherwise the next deadline query does it).
+ * Returns 0, or -1 on allocation failure (retried by that query). */
+int seg_engine_reserve_end(seg_engine_t *e);
+
 /* Removes a customer (a changelog tombstone). Absent is not an error. */
 void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len);
 

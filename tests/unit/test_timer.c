@@ -169,6 +169,52 @@ static void random_against_model(void **state)
     }
 }
 
+/* After seg_timer_reserve (a snapshot load), deadlines are placed in bulk
+ * at the first pop: moves, clears and duplicates made meanwhile must all
+ * come out right, and so must a load larger than the reservation. */
+static void bulk_load(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        seg_timer_t *t = seg_timer_new();
+        assert_int_equal(seg_timer_reserve(t, variant ? M / 2 : M), 0);
+        for (int i = 0; i < M; i++) model[i] = INT64_MAX;
+        int64_t t0 = 1700000000;
+        for (uint32_t i = 0; i < M; i++) {
+            int64_t w = t0 + 1 + (int64_t)rnd(300 * 86400);
+            assert_int_equal(seg_timer_set(t, i, w), 0);
+            model[i] = w;
+        }
+        for (int k = 0; k < M / 3; k++) {
+            uint32_t i = (uint32_t)rnd(M);
+            if (rnd(4) == 0) {
+                seg_timer_clear(t, i);
+                model[i] = INT64_MAX;
+            } else {
+                int64_t w = t0 + 1 + (int64_t)rnd(300 * 86400);
+                assert_int_equal(seg_timer_set(t, i, w), 0);
+                model[i] = w;
+            }
+        }
+        if (variant) assert_int_equal(seg_timer_settle(t), 0);
+        size_t live = 0;
+        for (int i = 0; i < M; i++) live += model[i] != INT64_MAX;
+        assert_int_equal(seg_timer_count(t), live);
+        assert_int_equal(seg_timer_next(t), model_min());
+        for (int64_t lim = t0; lim < t0 + 301 * 86400; lim += 7 * 86400) {
+            check_pops(t, lim);
+            /* sets between pops land in loaded and unloaded buckets */
+            uint32_t i = (uint32_t)rnd(M);
+            int64_t w = lim + 1 + (int64_t)rnd(20 * 86400);
+            assert_int_equal(seg_timer_set(t, i, w), 0);
+            model[i] = w;
+        }
+        check_pops(t, INT64_MAX);
+        assert_int_equal(seg_timer_count(t), 0);
+        seg_timer_destroy(t);
+    }
+}
+
 /* A deadline decades away is reached without walking the wheel an hour at
  * a time, and comes out after nearer ones set later. */
 static void far_future(void **state)
@@ -214,6 +260,7 @@ int main(void)
         cmocka_unit_test(order_and_updates),
         cmocka_unit_test(pop_respects_limit),
         cmocka_unit_test(random_against_model),
+        cmocka_unit_test(bulk_load),
         cmocka_unit_test(far_future),
         cmocka_unit_test(upcoming_in_order),
     };
