@@ -258,17 +258,17 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
             a->ev.customer_id = a->id;
             a->ev.event_id = NULL;
             a->ev.event_id_len = 0;
-            seg_engine_prefetch(eng, &a->ev, &a->pf, 0);
+            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 0);
             ring_n++;
         }
         if (ring_n == 0) break;
         if (ring_n > STAGE1) {
             ahead_t *a = &ring[(ring_head + STAGE1) & (AHEAD - 1)];
-            seg_engine_prefetch(eng, &a->ev, &a->pf, 1);
+            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 1);
         }
         if (ring_n > STAGE2) {
             ahead_t *a = &ring[(ring_head + STAGE2) & (AHEAD - 1)];
-            seg_engine_prefetch(eng, &a->ev, &a->pf, 2);
+            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 2);
         }
         ahead_t *a = &ring[ring_head];
         ring_head = (ring_head + 1) & (AHEAD - 1);

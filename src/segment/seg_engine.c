@@ -515,12 +515,12 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     return finish(e, rc, errstr, errstr_size);
 }
 
-void seg_engine_prefetch(const seg_engine_t *e, const seg_event_t *ev,
+void seg_engine_prefetch(const seg_engine_t *e, const char *customer_id, size_t len,
                          seg_prefetch_t *p, int stage)
 {
     switch (stage) {
     case 0:
-        p->hash = seg_store_hash(ev->customer_id, ev->customer_id_len);
+        p->hash = seg_store_hash(customer_id, len);
         p->idx = SEG_CUST_NONE;
         seg_store_prefetch_slot(e->store, p->hash);
         break;

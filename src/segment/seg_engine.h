@@ -106,7 +106,8 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
  * waits on a chain of misses: the id's index slot, the record, the id
  * bytes, the window blocks, the timer entry. A caller
  * that holds the next events (replay decodes ahead) hides them by calling
- * seg_engine_prefetch() for each event three times before folding it,
+ * seg_engine_prefetch() with each event's customer id three times before
+ * folding it,
  * stage 0, 1 then 2, a few events apart so each stage's lines have
  * arrived by the next. `p` carries what one stage found to the next;
  * stage 0 initialises it. Hints only: no effect on state or results, and
@@ -115,7 +116,7 @@ typedef struct seg_prefetch {
     uint64_t hash;
     uint32_t idx;
 } seg_prefetch_t;
-void seg_engine_prefetch(const seg_engine_t *e, const seg_event_t *ev,
+void seg_engine_prefetch(const seg_engine_t *e, const char *customer_id, size_t len,
                          seg_prefetch_t *p, int stage);
 
 /* Earliest pending deadline of any customer, INT64_MAX if none. */
