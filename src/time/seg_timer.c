@@ -23,7 +23,12 @@
  *     runs behind, or a deadline minutes away) goes to a small side heap;
  *     pops take the smaller of the run's head and the heap's top.
  *
- * Invariant: every live key in a bucket > cur has an entry in its slot;
+ * Memory: 8 bytes per customer (key[]), ~4-8 per pending deadline in the
+ * wheel, and a fixed 128 KiB of slot headers once the first deadline is
+ * set (segd runs one engine, so one timer, per assigned partition).
+ *
+ * Invariant: every live key in a bucket > cur has an entry in its slot
+ * (or, during a bulk load, in the pending list);
  * every live key in a bucket <= cur has an entry (when, idx) in the run or
  * the side heap. Duplicates are harmless: popping a customer clears its
  * key, which kills any other copy.
