@@ -418,16 +418,15 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
         ahead--;
         n++;
     }
-    msgpack_zone *zone_p = &zones[0];
     while (off < len) {
         if (seg_msgpack_value_size(buf + off, len - off, &size) != 1) {
             snprintf(errstr, errstr_size, "grave %llu is cut off", (unsigned long long)g);
             goto out;
         }
         size_t o2 = 0;
-        msgpack_zone_clear(zone_p);
+        msgpack_zone_clear(&zones[0]);
         int64_t h, seq;
-        if (msgpack_unpack(buf + off, size, &o2, zone_p, &o) != MSGPACK_UNPACK_SUCCESS ||
+        if (msgpack_unpack(buf + off, size, &o2, &zones[0], &o) != MSGPACK_UNPACK_SUCCESS ||
             o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 2 ||
             o.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
             get_i64(&o.via.array.ptr[1], &seq) || seq <= 0 || seq > UINT32_MAX) {

@@ -104,14 +104,13 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
 
 /* Reading ahead. With state far larger than the caches, folding an event
  * waits on a chain of misses: the id's index slot, the record, the id
- * bytes, the window blocks, the timer entry. A caller
- * that holds the next events (replay decodes ahead) hides them by calling
- * seg_engine_prefetch() with each event's customer id three times before
- * folding it,
- * stage 0, 1 then 2, a few events apart so each stage's lines have
- * arrived by the next. `p` carries what one stage found to the next;
- * stage 0 initialises it. Hints only: no effect on state or results, and
- * any stage may be skipped. */
+ * bytes, the window blocks, the timer entry. A caller that holds the next
+ * events (replay and the snapshot loader decode ahead) hides them by
+ * calling seg_engine_prefetch() with each event's customer id three times
+ * before folding it, stage 0, 1 then 2, a few events apart so each stage's
+ * lines have arrived by the next. `p` carries what one stage found to the
+ * next; stage 0 initialises it. Hints only: no effect on state or
+ * results, and any stage may be skipped. */
 typedef struct seg_prefetch {
     uint64_t hash;
     uint32_t idx;

@@ -130,9 +130,15 @@ void seg_store_destroy(seg_store_t *st)
     free(st);
 }
 
-seg_cust_t *seg_store_get(seg_store_t *st, uint32_t idx)
+/* Record idx's address (idx < high). */
+static seg_cust_t *rec_at(const seg_store_t *st, uint32_t idx)
 {
     return &st->chunks[idx >> REC_CHUNK_BITS][idx & (REC_CHUNK - 1)];
+}
+
+seg_cust_t *seg_store_get(seg_store_t *st, uint32_t idx)
+{
+    return rec_at(st, idx);
 }
 
 uint32_t seg_store_count(const seg_store_t *st) { return st->count; }
@@ -234,7 +240,7 @@ uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
         const slot_t *s = &st->cur.slots[i];
         if (s->idx == EMPTY) return SEG_CUST_NONE;
         if (s->idx != TOMB && s->tag == tag && s->idx < st->high) {
-            __builtin_prefetch(&st->chunks[s->idx >> REC_CHUNK_BITS][s->idx & (REC_CHUNK - 1)], 1);
+            __builtin_prefetch(rec_at(st, s->idx), 1);
             return s->idx;
         }
         i = (i + 1) & st->cur.mask;
@@ -244,13 +250,13 @@ uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
 
 void seg_store_prefetch_cust(const seg_store_t *st, uint32_t idx)
 {
-    if (idx < st->high) __builtin_prefetch(&st->chunks[idx >> REC_CHUNK_BITS][idx & (REC_CHUNK - 1)], 1);
+    if (idx < st->high) __builtin_prefetch(rec_at(st, idx), 1);
 }
 
 void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx)
 {
     if (idx >= st->high) return;
-    const seg_cust_t *c = &st->chunks[idx >> REC_CHUNK_BITS][idx & (REC_CHUNK - 1)];
+    const seg_cust_t *c = rec_at(st, idx);
     if (c->id) __builtin_prefetch(c->id);
 }
 

@@ -134,6 +134,7 @@ void seg_store_prefetch_slot(const seg_store_t *st, uint64_t hash);
 uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t hash);
 void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx);
 void seg_store_prefetch_cust(const seg_store_t *st, uint32_t idx);
+
 /* Number of customers held. */
 uint32_t seg_store_count(const seg_store_t *st);
 
