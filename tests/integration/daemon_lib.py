@@ -312,10 +312,16 @@ def committed_at_end(bootstrap, topic, group):
     return all(o["committed"].get(p) == e for p, e in o["end"].items()), o
 
 
-def wait_committed(bootstrap, topic, group, timeout):
+def wait_committed(bootstrap, topic, group, timeout, watch=()):
+    """Waits until group has committed the end of topic; fails early if one
+    of the Segd processes in `watch` exits meanwhile."""
     last = {}
 
     def done():
+        for seg in watch:
+            if not seg.alive():
+                raise TestFailure(f"{seg.name} exited ({seg.proc.returncode}) while catching "
+                                  f"up:\n{tail(seg.log())}")
         ok, o = committed_at_end(bootstrap, topic, group)
         last["o"] = o
         return ok

@@ -854,6 +854,16 @@ def redeliver(c, work):
             segd.kill()
 
 
+def stops_by_itself(c, seg):
+    """Waits for seg to exit on its own (a fatal error), checks that the exit
+    status says so, and returns its log."""
+    rc = seg.exit_code(40)
+    log = seg.log()
+    c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
+            rc not in (None, 0), L.tail(log))
+    return log
+
+
 @case
 def fatal(c, work):
     """A delivery that fails for a reason retrying cannot fix (the broker
@@ -885,10 +895,7 @@ def fatal(c, work):
         a = Segd("segd-1", work, b, sets)
         b2 = None
         try:
-            rc = a.exit_code(40)
-            log = a.log()
-            c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
-                    rc not in (None, 0), L.tail(log))
+            log = stops_by_itself(c, a)
             c.check("its log says why, as an error, and does not claim a clean stop",
                     re.search(r" error kafka: delivery to '(transitions|churn-alerts)' failed: .*Policy", log)
                     and "segd stopped:" in log and "stopped cleanly" not in log, L.tail(log))
@@ -941,10 +948,7 @@ def fatal_dlq(c, work):
         a = Segd("segd-1", work, b, sets + ["kafka.producer.message.max.bytes=1000"])
         b2 = None
         try:
-            rc = a.exit_code(40)
-            log = a.log()
-            c.check(f"segd stops by itself with a non-zero exit (exit {rc})",
-                    rc not in (None, 0), L.tail(log))
+            log = stops_by_itself(c, a)
             c.check("its log names the failed DLQ produce as an error",
                     re.search(r" error kafka: cannot produce to 'events-dlq'", log) and
                     "stopped cleanly" not in log, L.tail(log))

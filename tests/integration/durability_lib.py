@@ -57,8 +57,8 @@ from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 os.environ.setdefault("SEGD", SEGD)   # daemon_lib reads it at import
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (TestFailure as Failure, _die_with_parent,  # noqa: E402,F401
-                        cdnow_events, committed_at_end, free_port, partition_of, produce,
-                        replay, sentinels, tail, ts_of, wait_for)
+                        cdnow_events, free_port, partition_of, produce,
+                        replay, sentinels, tail, ts_of, wait_committed, wait_for)
 
 
 def check(cond, msg):
@@ -264,20 +264,7 @@ def dump(bootstrap, topic, timeout=90.0):
 def wait_caught_up(bootstrap, topics, segds, timeout=90.0):
     """Waits until the group has committed the end of the input topic,
     failing early if one of `segds` exits."""
-    last = {}
-
-    def done():
-        for s in segds:
-            if not s.alive():
-                raise Failure(f"{s.name} exited ({s.proc.returncode}) while catching up:\n"
-                              f"{tail(s.log())}")
-        ok, o = committed_at_end(bootstrap, topics.events, topics.group)
-        last["o"] = o
-        return ok
-    try:
-        wait_for(f"group {topics.group} to commit the end of {topics.events}", done, timeout, 0.5)
-    except Failure as e:
-        raise Failure(f"{e}: {last.get('o')}") from None
+    return wait_committed(bootstrap, topics.events, topics.group, timeout, watch=segds)
 
 
 # ---- the equivalence check ------------------------------------------------------------
