@@ -140,7 +140,7 @@ def changelog_records(ctx, t):
 # ---- 1 ----------------------------------------------------------------------------
 
 def case_kill_loop(ctx):
-    """>= 10 SIGKILLs at random moments while CDNOW is produced in chunks."""
+    """>= 10 SIGKILLs at random moments while CDNOW is being produced."""
     # 64 output partitions: each kill republishes what was processed since
     # the last checkpoint, and unlucky seeds have doubled the output
     # (~100 MB); the mock keeps ~5 MB a partition.
@@ -148,26 +148,27 @@ def case_kill_loop(ctx):
     t.create(ctx.mc)
     lines, n_events, expected = full_stream(ctx, "d1")
     state = ctx.state_dir("d1-state")
-    kills, chunks = 10, 10
-    bounds = [n_events * i // chunks for i in range(chunks + 1)]
+    kills = 10
     started, segds = [], []
     phases = {"before assignment": 0, "while consuming": 0}
+    # One producer feeds the whole stream at a steady pace across the
+    # incarnations (and while segd is dead), so a kill while consuming
+    # finds records folded and published since the last checkpoint. The
+    # stream is spread over ~40 s, about the loop's length: a group join
+    # after a SIGKILL takes 3-5 s (the dead member's session must expire),
+    # so input produced in a burst at each start would be consumed and
+    # checkpointed before most kills, leaving nothing to publish twice.
+    prod_err = []
+
+    def run():
+        try:
+            L.produce(ctx.bootstrap, t.events, lines[:n_events], rate=n_events / 40.0)
+        except Exception as e:  # reported by the main thread
+            prod_err.append(e)
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
     try:
         for i in range(kills):
-            # Chunk i is produced while incarnation i starts, restores and
-            # consumes, at a pace that spreads it over ~2.5 s; the kill may
-            # land in any of those phases, and production goes on while
-            # segd is dead.
-            chunk = lines[bounds[i]:bounds[i + 1]]
-            prod_err = []
-
-            def run(chunk=chunk):
-                try:
-                    L.produce(ctx.bootstrap, t.events, chunk, rate=len(chunk) / 2.5)
-                except Exception as e:  # reported by the main thread
-                    prod_err.append(e)
-            th = threading.Thread(target=run, daemon=True)
-            th.start()
             s = L.Segd(f"d1-run{i}", ctx.work, t.segd_args(ctx.bootstrap, state, "2s"))
             segds.append(s)
             if ctx.rng.random() < 0.3:
@@ -181,8 +182,8 @@ def case_kill_loop(ctx):
             check(rc == -9, f"{s.name}: exit status {rc} after SIGKILL")
             phases[phase] += 1
             started.append(s)
-            th.join(60)
-            check(not th.is_alive() and not prod_err, f"producing chunk {i}: {prod_err}")
+        th.join(120)
+        check(not th.is_alive() and not prod_err, f"producing the stream: {prod_err}")
         ctx.note(f"{kills} SIGKILLs: {phases['before assignment']} before partitions were "
                  f"assigned, {phases['while consuming']} while consuming")
         L.produce(ctx.bootstrap, t.events, lines[n_events:])      # sentinels, last
