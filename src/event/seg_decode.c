@@ -178,8 +178,18 @@ seg_decoder_t *seg_decoder_new(void)
     return dec;
 }
 
+/* Drops the current trees. When every node came from the arena (the
+ * usual case: the arena grows after a record that spilled), there is
+ * nothing to free and resetting the arena is the whole release; walking
+ * the tree with cJSON_Delete only to make no-op frees cost about 8% of
+ * the JSON decode. Only a spilled tree is walked, for its malloc'd nodes. */
 static void release_json(seg_decoder_t *dec)
 {
+    if (!dec->arena_spilled) {
+        dec->json = dec->json_alt = NULL;
+        dec->arena_used = 0;
+        return;
+    }
     arena_owner = dec;
     if (dec->json) {
         cJSON_Delete(dec->json);
