@@ -26,7 +26,9 @@
 #                       run are kept from the existing BENCH_JSON
 #   BENCH_KAFKA_CUSTOMERS=500000         case 5 throughput data set (~1.8M events)
 #   BENCH_KAFKA_PARTITIONS=40            its input topic's partitions
-#   REPEAT_KAFKA=3      throughput runs (each with a consume-only ceiling)
+#   REPEAT_KAFKA=3      throughput runs (each with a consume-only ceiling
+#                       and a produce floor)
+#   BENCH_KAFKA_PRODUCE=1000000          messages per produce-floor run
 #   BENCH_LATENCY_RATE=50000             case 5 latency: events/s produced
 #   BENCH_LATENCY_SECONDS=10             ... for this long
 #   REPEAT_LATENCY=2    latency runs
@@ -238,7 +240,8 @@ if not r["ok"]:
 else:
     extra = f", max RSS {r['max_rss_bytes']/2**20:.0f} MiB" if "max_rss_bytes" in r else ""
     extra += f", cpu {r['cpu_seconds']:.2f}s" if "cpu_seconds" in r else ""
-    print(f"  {case} run {len(rs)}: {r['events_per_second']/1e6:.3f}M events/s{extra}", flush=True)
+    unit = "msgs" if case == "kafka_produce" else "events"
+    print(f"  {case} run {len(rs)}: {r['events_per_second']/1e6:.3f}M {unit}/s{extra}", flush=True)
 EOF
 }
 
@@ -322,6 +325,16 @@ fi  # has_case replay
 # includes producing them (their deliveries may finish a little later; that
 # time is recorded as drain_seconds).
 #
+# Produce floor: segd publishes every transition as its own message (plus
+# routed copies), ~3.2 per input event. Each repetition also measures how
+# fast librdkafka alone produces transition lines (from segd replay of a
+# small seg_gen set, cycled, keyed by customer) to a fresh topic of the same
+# cluster with segd's producer settings (acks=all, idempotence, lz4,
+# linger.ms=5), counting until every delivery report is in
+# (seg_consume_rate --produce). Divided by segd's messages per event, that
+# is the most events/s any daemon publishing the same messages could reach
+# here, before it consumes or folds anything.
+#
 # Latency: seg_gen --realtime --rate BENCH_LATENCY_RATE produces live
 # events (ts = now) for BENCH_LATENCY_SECONDS into a 6-partition topic that
 # segd consumes, while seg_bench_tail reads segd's output topic and stamps
@@ -349,10 +362,39 @@ if has_case kafka; then
   SEG_BENCH_TAIL=${SEG_BENCH_TAIL:-$BUILD/bench/seg_bench_tail}
   kafka_error() {  # kafka_error MESSAGE: every case 5 line becomes an ERROR
     echo "  case 5: ERROR $1" >&2
-    for c in kafka_ceiling kafka_e2e kafka_latency; do
+    for c in kafka_ceiling kafka_e2e kafka_produce kafka_latency; do
       $PY -c 'import json,sys; print(json.dumps({"case": sys.argv[1], "ok": False, "error": sys.argv[2]}))' \
         "$c" "$1" >>"$RUNS"
     done
+  }
+  # rate_result CASE RC WANT NAME: one run line from seg_consume_rate's
+  # $RES/NAME.json. kafka_ceiling: its consume rate; kafka_produce: its
+  # pre-fill rate (produce until every delivery report). Either way the
+  # topic must hold WANT messages.
+  rate_result() {
+    $PY - "$1" "$2" "$3" "$RES/$4.json" "$RES/$4.err" >>"$RUNS" <<'EOF'
+import json, sys
+case, rc, want, out, err = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+r = {"case": case, "ok": False}
+try:
+    d = json.load(open(out))
+    r["messages"] = d["messages"]
+    if case == "kafka_produce":
+        r.update(seconds=d["prefill_seconds"], bytes=d["prefill_bytes"],
+                 events_per_second=want / d["prefill_seconds"])
+    else:
+        run = d["runs"][0]
+        r.update(events_per_second=d["msgs_per_sec"], seconds=run["seconds"],
+                 cpu_seconds=run["cpu_seconds"],
+                 events_per_cpu_second=d["messages"] / run["cpu_seconds"])
+    if d["messages"] != want:
+        r["error"] = f"topic holds {d['messages']} messages, {want} were produced"
+    else:
+        r["ok"] = rc == 0
+except Exception as e:
+    r["error"] = f"exit {rc}: {open(err).read().strip()[-300:] or e}"
+print(json.dumps(r))
+EOF
   }
   kafka_main() {
     local t
@@ -382,30 +424,22 @@ if has_case kafka; then
     $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d["path"]="kafka topic events"; print(json.dumps(d))' \
       "$RES/kgen.json" >>"$DSETS"
 
+    # Transition lines for the produce floor.
+    rc=0
+    "$SEG_GEN" --customers 20000 --days "$DAYS" --seed "$SEED" --output - 2>/dev/null |
+      "$SEGD" replay "${CONFIG_ARGS[@]}" --input - --format json >"$RES/ktrans.ndjson" \
+      2>"$RES/ktrans.err" || rc=$?
+    [ "$rc" = 0 ] && [ -s "$RES/ktrans.ndjson" ] ||
+      { kafka_error "cannot make transition lines: $(tail -c 300 "$RES/ktrans.err")"; return 0; }
+    local kpn=${BENCH_KAFKA_PRODUCE:-1000000}
+
     local i port pid
     for i in $(seq "$KREPEAT"); do
       # Ceiling: the same topic, consume only.
       rc=0
       "$SEG_CONSUME_RATE" --bootstrap "$boot" --topic events --produce 0 --repeat 1 \
         >"$RES/kceil.json" 2>"$RES/kceil.err" || rc=$?
-      $PY - "$rc" "$kev" "$RES/kceil.json" "$RES/kceil.err" >>"$RUNS" <<'EOF'
-import json, sys
-rc, want, out, err = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-r = {"case": "kafka_ceiling", "ok": False}
-try:
-    d = json.load(open(out))
-    run = d["runs"][0]
-    r.update(events_per_second=d["msgs_per_sec"], messages=d["messages"],
-             seconds=run["seconds"], cpu_seconds=run["cpu_seconds"])
-    if d["messages"] != want:
-        r["error"] = f"topic holds {d['messages']} messages, {want} were produced"
-    else:
-        r["ok"] = rc == 0
-        r["events_per_cpu_second"] = d["messages"] / run["cpu_seconds"]
-except Exception as e:
-    r["error"] = f"exit {rc}: {open(err).read().strip()[-300:] or e}"
-print(json.dumps(r))
-EOF
+      rate_result kafka_ceiling "$rc" "$kev" kceil
       progress kafka_ceiling
 
       # segd end to end, from the beginning of the same topic.
@@ -503,6 +537,18 @@ r["case"] = "kafka_e2e"
 print(json.dumps(r))
 EOF
       progress kafka_e2e
+
+      # Produce floor: librdkafka alone publishing transition lines.
+      rc=0
+      mc_cmd "create_topic bench-produce-$i $KP" >/dev/null ||
+        { kafka_error "cannot create a produce-floor topic"; return 0; }
+      "$SEG_CONSUME_RATE" --bootstrap "$boot" --topic "bench-produce-$i" --produce "$kpn" \
+        --input "$RES/ktrans.ndjson" --compression lz4 --producer-prop acks=all \
+        --producer-prop enable.idempotence=true --producer-prop linger.ms=5 \
+        --producer-prop queue.buffering.max.messages=100000 --repeat 1 \
+        >"$RES/kprod.json" 2>"$RES/kprod.err" || rc=$?
+      rate_result kafka_produce "$rc" "$kpn" kprod
+      progress kafka_produce
     done
 
     # Latency at a fixed rate.
@@ -1039,10 +1085,19 @@ if per_ev:
     note += f"; {per_ev:.2f} messages produced per event (transitions, churn-alerts)"
 if drain is not None:
     note += f"; last delivery {drain:.2f} s after the last event"
+kp, kp_err = metric("kafka_produce", "events_per_second")
+if kp and per_ev and kce:
+    bound = statistics.median(kp) / per_ev
+    note += (f"; producing its {per_ev:.2f} messages per event alone caps it at"
+             f" {bound:,.0f} events/s = {bound / kce:.2f}x consume-only (produce floor below)")
 add("kafka_e2e", f"segd run end to end, Kafka, {KL} customers", "events/s", v, e,
     ceiling=kce, ceiling_desc="librdkafka consume-only, same topic, same run",
     target=">= 0.70x consume-only",
     check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.70, note=note)
+add("kafka_produce", "librdkafka produce-only, transition lines", "msgs/s", kp, kp_err,
+    note="seg_consume_rate --produce: transition lines from segd replay, keyed by customer,"
+         " acks=all, idempotent, lz4, linger.ms=5, same cluster, until every delivery"
+         " report; the floor under segd's end-to-end cost")
 lat = [r for r in sel("kafka_latency") if r["ok"]]
 _, lat_err = metric("kafka_latency", "receive_p99_ms")
 v99 = [r["receive_p99_ms"] for r in lat]
@@ -1125,7 +1180,7 @@ for c in cases:
 def fmt(c, x):
     if x is None:
         return "-"
-    if c["unit"] == "events/s":
+    if c["unit"] in ("events/s", "msgs/s"):
         return f"{x/1e6:.3f}M/s"
     if c["unit"] == "bytes":
         return f"{x:.1f} B"
