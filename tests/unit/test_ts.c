@@ -222,7 +222,7 @@ static void test_every_day_round_trip(void **state)
     int y = 1, m = 1, d = 1;
     int64_t days = SEG_TS_MIN / 86400;
     long n = 0;
-    char want[32], got[SEG_TS_BUFSZ];
+    char want[80], got[SEG_TS_BUFSZ];   /* want: room for any six ints */
     for (;;) {
         int64_t sod = (n * 7919) % 86400;      /* wander through the day */
         int64_t ts = days * 86400 + sod;
