@@ -201,7 +201,8 @@ static void release_json(seg_decoder_t *dec)
     }
     arena_owner = NULL;
     dec->arena_used = 0;
-    if (dec->arena_spilled && dec->arena_cap < (64u << 20)) {
+    /* Grow, so a record like this one fits next time. */
+    if (dec->arena_cap < (64u << 20)) {
         char *bigger = malloc(dec->arena_cap * 2);
         if (bigger) {
             free(dec->arena);
