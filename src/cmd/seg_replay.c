@@ -92,8 +92,6 @@ static int emit_line(void *opaque, const seg_transition_t *t)
     return 0;
 }
 
-static double now_sec(clockid_t clk) { return seg_clock_s(clk); }
-
 typedef struct counts {
     uint64_t read, rejected, blank;
     uint64_t by_reason[SEG_REJ__COUNT];
@@ -183,7 +181,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
                    char *errstr, size_t errstr_size)
 {
     int rc = -1;
-    double wall0 = now_sec(CLOCK_MONOTONIC), cpu0 = now_sec(CLOCK_PROCESS_CPUTIME_ID);
+    double wall0 = seg_clock_s(CLOCK_MONOTONIC), cpu0 = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     sink_t sink = { .out = o->out, .features = cfg->output.features };
     counts_t c;
     memset(&c, 0, sizeof c);
@@ -236,11 +234,9 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
             const char *reason_text = rec.why;
             if (rej == SEG_REJ_NONE) {
                 why[0] = '\0';
-                if (cfg->input.format == SEG_FMT_MSGPACK && rec.delimited)
+                if (cfg->input.format == SEG_FMT_MSGPACK)   /* the reader delimited it */
                     rej = seg_decode_msgpack_delimited(dec, rec.data, rec.len, &a->ev,
                                                        why, sizeof why);
-                else if (cfg->input.format == SEG_FMT_MSGPACK)
-                    rej = seg_decode_msgpack(dec, rec.data, rec.len, &a->ev, why, sizeof why);
                 else
                     rej = seg_decode_json(dec, rec.data, rec.len, &a->ev, why, sizeof why);
                 reason_text = why;
@@ -297,8 +293,8 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     seg_engine_stats(eng, &st);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double wall = now_sec(CLOCK_MONOTONIC) - wall0;
-    double cpu = now_sec(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    double wall = seg_clock_s(CLOCK_MONOTONIC) - wall0;
+    double cpu = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     summary(o, cfg, &c, &st, wall, cpu, ru.ru_maxrss, end);
     if (o->summary_json &&
         write_summary_json(o->summary_json, cfg, &c, &st, wall, cpu, ru.ru_maxrss,

@@ -60,8 +60,8 @@ seg_reject_t seg_decode_msgpack(seg_decoder_t *dec, const char *buf, size_t len,
 
 /* seg_decode_msgpack for bytes already delimited by
  * seg_msgpack_value_size(): the caller guarantees it returned 1 with
- * *size == len for exactly these bytes (seg_reader's MessagePack records,
- * seg_record_t.delimited), which is the bounds check seg_decode_msgpack
+ * *size == len for exactly these bytes (seg_reader's accepted MessagePack
+ * records), which is the bounds check seg_decode_msgpack
  * starts with, so this skips repeating it. Anything else must go through
  * seg_decode_msgpack. */
 seg_reject_t seg_decode_msgpack_delimited(seg_decoder_t *dec, const char *buf, size_t len,

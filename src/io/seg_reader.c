@@ -229,7 +229,6 @@ static int next_msgpack(seg_reader_t *r, seg_record_t *rec, char *errstr, size_t
             rec->offset = r->base + r->start;
             rec->data = r->buf + r->start;
             rec->len = size;
-            rec->delimited = true;
             r->start += size;
             return 1;
         }

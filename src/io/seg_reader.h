@@ -17,7 +17,6 @@
 #ifndef SEG_READER_H
 #define SEG_READER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,14 +25,14 @@
 
 typedef struct seg_record {
     const char           *data;      /* the record's bytes (may be cut to
-                                        max_record_bytes if oversized) */
+                                        max_record_bytes if oversized). An
+                                        accepted MessagePack record is exactly
+                                        one value by seg_msgpack_value_size,
+                                        so seg_decode_msgpack_delimited applies */
     size_t                len;
     uint64_t              line;      /* 1-based line number; 0 for msgpack */
     uint64_t              offset;    /* byte offset of the record in the input */
     seg_reject_t          reject;    /* SEG_REJ_NONE, or the framing problem */
-    bool                  delimited; /* MessagePack: data[0..len) is exactly one
-                                        value per seg_msgpack_value_size, so
-                                        seg_decode_msgpack_delimited applies */
     char                  why[160];  /* sentence for reject */
 } seg_record_t;
 

@@ -247,6 +247,16 @@ static bool is_marker(const rd_kafka_message_t *m)
            memcmp(m->key, SEG_CHANGELOG_MARKER, SEG_CHANGELOG_MARKER_LEN) == 0;
 }
 
+/* parse_marker, saying where a malformed one is. */
+static int read_marker(const rd_kafka_message_t *m, const char *topic, int32_t partition,
+                       int64_t *offset, int64_t *max_ts, char *errstr, size_t errstr_size)
+{
+    if (parse_marker(m, offset, max_ts) == 0) return 0;
+    snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
+             topic, partition, (long long)m->offset);
+    return -1;
+}
+
 static int end_offsets(rd_kafka_t *consumer, const char *topic, int32_t partition,
                        int timeout_ms, int64_t *lo, int64_t *hi, char *errstr,
                        size_t errstr_size)
@@ -329,11 +339,8 @@ static int restore_record(void *opaque, const rd_kafka_message_t *m, char *errst
     c->out->records++;
     if (is_marker(m)) {
         int64_t off = 0, mts = 0;
-        if (parse_marker(m, &off, &mts) != 0) {
-            snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
-                     c->topic, c->partition, (long long)m->offset);
+        if (read_marker(m, c->topic, c->partition, &off, &mts, errstr, errstr_size) != 0)
             return -1;
-        }
         if (apply_pending(&c->r, c->e, c->out, errstr, errstr_size) != 0) return -1;
         c->out->markers++;
         c->out->resume_offset = off;
@@ -392,11 +399,9 @@ static int marker_record(void *opaque, const rd_kafka_message_t *m, char *errstr
 {
     marker_ctx_t *c = opaque;
     if (!is_marker(m)) return 0;
-    if (parse_marker(m, &c->offset, &c->max_ts) != 0) {
-        snprintf(errstr, errstr_size, "changelog %s[%d]: malformed marker at offset %lld",
-                 c->topic, c->partition, (long long)m->offset);
+    if (read_marker(m, c->topic, c->partition, &c->offset, &c->max_ts, errstr,
+                    errstr_size) != 0)
         return -1;
-    }
     c->found = true;
     return 0;
 }

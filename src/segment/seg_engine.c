@@ -199,6 +199,7 @@ static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t caus
     };
     uint8_t last[SEG_DIM__COUNT];
     seg_cust_lasts(c, last);
+    bool moved = false;
     for (int d = 0; d < SEG_DIM__COUNT; d++) {
         if (!enabled[d] || v[d] == last[d]) continue;
         seg_transition_t tr = {
@@ -215,11 +216,12 @@ static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t caus
             .features = &f,
         };
         last[d] = v[d];
-        seg_cust_set_lasts(c, last);
+        moved = true;
         e->stats.transitions++;
         e->stats.transitions_by_dim[d]++;
         if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
     }
+    if (moved) seg_cust_set_lasts(c, last);
 }
 
 /* The earliest instant after c's clock at which one of its values could

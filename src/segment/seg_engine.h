@@ -109,8 +109,8 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
  * calling seg_engine_prefetch() with each event's customer id three times
  * before folding it, stage 0, 1 then 2, a few events apart so each stage's
  * lines have arrived by the next. `p` carries what one stage found to the
- * next; stage 0 initialises it. Hints only: no effect on state or
- * results, and any stage may be skipped. */
+ * next; stage 0 initialises it, so it comes first, and stages 1 and 2 may
+ * be skipped. Hints only: no effect on state or results. */
 typedef struct seg_prefetch {
     uint64_t hash;
     uint32_t idx;

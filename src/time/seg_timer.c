@@ -1,5 +1,5 @@
 /*
- * seg_timer: a timing wheel of one-hour buckets in front of a sorted run.
+ * seg_timer: a timing wheel of 68-minute buckets in front of a sorted run.
  *
  * Why not a heap (what this was until 2026-11-29): with a million
  * customers every deadline that fired sifted through ~10 levels of a 12 MB
@@ -483,16 +483,24 @@ int64_t seg_timer_when(const seg_timer_t *t, uint32_t idx)
 
 size_t seg_timer_count(const seg_timer_t *t) { return t->live; }
 
+/* What next() answers when it cannot load the front (no memory): the
+ * start of the first bucket not loaded, a lower bound of every deadline
+ * still in the wheel. */
+static int64_t unloaded_bound(const seg_timer_t *t)
+{
+    return t->live ? (t->cur + 1) * (1 << BUCKET_BITS) : NONE;
+}
+
 int64_t seg_timer_next(seg_timer_t *t)
 {
-    if (t->pending && flush_pending(t) != 0) return t->live ? (t->cur + 1) * (1 << BUCKET_BITS) : NONE;
+    if (t->pending && flush_pending(t) != 0) return unloaded_bound(t);
     for (;;) {
         int from_side;
         const entry_t *e = front(t, &from_side);
         if (e) return e->when;
         /* Loading buckets early changes no answer: it only moves work
          * forward. */
-        if (!fill_front(t, INT64_MAX - 1)) return t->live ? (t->cur + 1) * (1 << BUCKET_BITS) : NONE;
+        if (!fill_front(t, INT64_MAX - 1)) return unloaded_bound(t);
     }
 }
 
