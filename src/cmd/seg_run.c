@@ -131,7 +131,7 @@ typedef struct daemon {
     /* metrics */
     seg_metrics_t        *metrics;
     seg_http_t           *http;
-    seg_counter_t        *ev_by_type[4];
+    seg_counter_t        *ev_by_type[SEG_EV__COUNT];
     seg_counter_t        *rej_by_reason[SEG_REJ__COUNT];
     seg_counter_t        *tr_by_value[SEG_DIM__COUNT][128];
     seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
@@ -196,10 +196,9 @@ static int metrics_init(daemon_t *d)
 {
     d->metrics = seg_metrics_new();
     if (!d->metrics) return -1;
-    static const char *const types[] = { NULL, "purchase", "refund", "contact" };
-    for (int t = 1; t <= 3; t++)
+    for (int t = 1; t < SEG_EV__COUNT; t++)
         d->ev_by_type[t] = counter1(d, "segd_events_total", "Events folded, by type.",
-                                    "type", types[t]);
+                                    "type", seg_event_type_name((seg_event_type_t)t));
     d->produce_errors = counter1(d, "segd_produce_errors_total",
                                  "Failed deliveries (each retried or fatal).", NULL, NULL);
     d->commit_errors = counter1(d, "segd_commit_errors_total",

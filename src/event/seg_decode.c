@@ -74,6 +74,9 @@ typedef struct {
     int64_t     i;
     uint64_t    u;
     double      d;
+    const void *obj;       /* VT_OBJECT: the cJSON / msgpack_object node */
+    const void *orig;      /* JSON slow path: the same node in the tree where
+                            * cJSON cut strings at a \u0000 */
 } fval_t;
 
 enum {
@@ -510,9 +513,11 @@ static seg_reject_t check_fields(const fval_t *f, seg_event_t *ev,
         ev->type = SEG_EV_REFUND;
     } else if (str_is(v, "contact", 7)) {
         ev->type = SEG_EV_CONTACT;
+    } else if (str_is(v, "profile", 7)) {
+        ev->type = SEG_EV_PROFILE;
     } else {
         quote(q, sizeof q, v->s, v->len);
-        errf(e, en, "type is %s; it must be purchase, refund or contact", q);
+        errf(e, en, "type is %s; it must be purchase, refund, contact or profile", q);
         return SEG_REJ_UNKNOWN_TYPE;
     }
 
@@ -561,16 +566,22 @@ static seg_reject_t check_fields(const fval_t *f, seg_event_t *ev,
             ev->kind = SEG_CONTACT_SUPPORT;
         } else if (str_is(v, "feedback", 8)) {
             ev->kind = SEG_CONTACT_FEEDBACK;
+        } else if (str_is(v, "call", 4)) {
+            ev->kind = SEG_CONTACT_CALL;
         } else {
             quote(q, sizeof q, v->s, v->len);
-            errf(e, en, "kind is %s; it must be visit, inquiry, complaint, "
+            errf(e, en, "kind is %s; it must be visit, inquiry, call, complaint, "
                  "support or feedback", q);
             return SEG_REJ_UNKNOWN_KIND;
         }
     }
 
+    /* A profile carries only attrs: an amount on it means nothing and is
+     * ignored like an unknown field, not validated. */
     v = &f[F_AMOUNT];
-    if (v->t == VT_ABSENT || v->t == VT_NULL) {
+    if (ev->type == SEG_EV_PROFILE) {
+        /* ignored */
+    } else if (v->t == VT_ABSENT || v->t == VT_NULL) {
         if (ev->type != SEG_EV_CONTACT)
             return missing(v, "amount",
                            ev->type == SEG_EV_PURCHASE ? " for purchase events"
@@ -615,6 +626,10 @@ static seg_reject_t check_fields(const fval_t *f, seg_event_t *ev,
     v = &f[F_ATTRS];
     if (v->t != VT_ABSENT && v->t != VT_NULL && v->t != VT_OBJECT)
         return wrong_type(v, "attrs", "an object", e, en);
+    if (v->t == VT_OBJECT) {          /* fmt: set by the caller */
+        ev->attrs.obj = v->obj;
+        ev->attrs.alt = v->orig;
+    }
 
     return SEG_REJ_NONE;
 }
@@ -629,7 +644,10 @@ static seg_reject_t validate(const fval_t *f, seg_event_t *ev,
 
 static void view_init(fval_t *f)
 {
-    for (int k = 0; k < F__N; k++) f[k].t = VT_ABSENT;
+    for (int k = 0; k < F__N; k++) {
+        f[k].t = VT_ABSENT;
+        f[k].obj = f[k].orig = NULL;
+    }
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -648,7 +666,7 @@ static void json_val(const cJSON *it, fval_t *v)
         v->len = strlen(it->valuestring);
         break;
     case cJSON_Array:  v->t = VT_ARRAY; break;
-    case cJSON_Object: v->t = VT_OBJECT; break;
+    case cJSON_Object: v->t = VT_OBJECT; v->obj = it; break;
     default:           v->t = VT_EXT; break;
     }
 }
@@ -721,6 +739,7 @@ static int json_alt_view(seg_decoder_t *dec, const char *buf, size_t len,
         json_val(b, &f[k]);
         if (f[k].t == VT_STR && cJSON_IsString(a))
             f[k].has_nul = strlen(a->valuestring) != f[k].len;
+        f[k].orig = a;
     }
     return a || b ? -1 : 0;
 }
@@ -782,7 +801,9 @@ seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
     } else {
         json_view(dec->json, f);
     }
-    return validate(f, ev, errstr, errstr_size);
+    seg_reject_t r = validate(f, ev, errstr, errstr_size);
+    if (r == SEG_REJ_NONE && ev->attrs.obj) ev->attrs.fmt = SEG_ATTRS_JSON;
+    return r;
 }
 
 /* ---- MessagePack ------------------------------------------------------- */
@@ -932,7 +953,7 @@ static void mp_val(const msgpack_object *o, fval_t *v, int scan_nul)
         v->has_nul = scan_nul && v->len && memchr(v->s, '\0', v->len) != NULL;
         break;
     case MSGPACK_OBJECT_ARRAY:   v->t = VT_ARRAY; break;
-    case MSGPACK_OBJECT_MAP:     v->t = VT_OBJECT; break;
+    case MSGPACK_OBJECT_MAP:     v->t = VT_OBJECT; v->obj = o; break;
     case MSGPACK_OBJECT_BIN:     v->t = VT_BIN; break;
     default:                     v->t = VT_EXT; break;
     }
@@ -966,6 +987,7 @@ seg_reject_t seg_decode_msgpack_object(seg_decoder_t *dec,
 
     seg_reject_t r = validate(f, ev, errstr, errstr_size);
     if (r != SEG_REJ_NONE) return r;
+    if (ev->attrs.obj) ev->attrs.fmt = SEG_ATTRS_MSGPACK;
 
     /* Strings still point into the caller's buffer: copy them so the
      * caller may reuse it (see the ownership note in seg_decode.h). */
@@ -1051,4 +1073,142 @@ seg_reject_t seg_decode_msgpack_delimited(seg_decoder_t *dec, const char *buf, s
                                           seg_event_t *ev, char *errstr, size_t errstr_size)
 {
     return decode_msgpack(dec, buf, len, 1, ev, errstr, errstr_size);
+}
+
+/* ---- attrs ------------------------------------------------------------- */
+
+void seg_attrs_iter_init(seg_attrs_iter_t *it, const seg_attrs_t *a)
+{
+    it->a = a;
+    it->i = 0;
+    it->cur = it->cur_orig = NULL;
+    if (a->fmt == SEG_ATTRS_JSON) {
+        it->cur = ((const cJSON *)a->obj)->child;
+        it->cur_orig = a->alt ? ((const cJSON *)a->alt)->child : NULL;
+    }
+}
+
+/* A string value rules may keep: valid UTF-8 (it can end up in a
+ * transition's JSON) and no NUL (it is compared and printed by length). */
+static void attr_string(seg_attr_t *out, const char *s, size_t len, int has_nul)
+{
+    if (has_nul || len > UINT32_MAX || !utf8_valid((const unsigned char *)s, len)) {
+        out->type = SEG_ATTR_OTHER;
+        return;
+    }
+    out->type = SEG_ATTR_STRING;
+    out->str = s;
+    out->str_len = (uint32_t)len;
+}
+
+static void attr_json(const cJSON *it, const cJSON *orig, seg_attr_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->key = it->string;
+    out->key_len = (uint32_t)strlen(it->string);
+    /* On the \u0000 slow path, it comes from the tree where each such
+     * escape reads \u0001, and orig from the one where cJSON cut the
+     * string there: a length difference means the original held a NUL. */
+    if (orig && strlen(orig->string) != out->key_len) {
+        out->key = orig->string;      /* the name as far as the NUL: ignored anyway */
+        out->key_len = (uint32_t)strlen(orig->string);
+        out->type = SEG_ATTR_OTHER;
+        return;
+    }
+    switch (it->type & 0xff) {
+    case cJSON_NULL:   out->type = SEG_ATTR_NULL; break;
+    case cJSON_False:  out->type = SEG_ATTR_BOOL; out->b = 0; break;
+    case cJSON_True:   out->type = SEG_ATTR_BOOL; out->b = 1; break;
+    case cJSON_Number: out->type = SEG_ATTR_NUMBER; out->num = it->valuedouble; break;
+    case cJSON_String: {
+        size_t n = strlen(it->valuestring);
+        attr_string(out, it->valuestring, n,
+                    orig && cJSON_IsString(orig) && strlen(orig->valuestring) != n);
+        break;
+    }
+    default:           out->type = SEG_ATTR_OTHER; break;
+    }
+}
+
+static void attr_msgpack(const msgpack_object_kv *kv, seg_attr_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->key = kv->key.via.str.ptr;
+    out->key_len = kv->key.via.str.size;
+    const msgpack_object *o = &kv->val;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:              out->type = SEG_ATTR_NULL; break;
+    case MSGPACK_OBJECT_BOOLEAN:          out->type = SEG_ATTR_BOOL; out->b = o->via.boolean; break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: out->type = SEG_ATTR_NUMBER; out->num = (double)o->via.u64; break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: out->type = SEG_ATTR_NUMBER; out->num = (double)o->via.i64; break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:          out->type = SEG_ATTR_NUMBER; out->num = o->via.f64; break;
+    case MSGPACK_OBJECT_STR:
+        attr_string(out, o->via.str.ptr, o->via.str.size,
+                    o->via.str.size && memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL);
+        break;
+    default:                              out->type = SEG_ATTR_OTHER; break;
+    }
+}
+
+int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out)
+{
+    const seg_attrs_t *a = it->a;
+    switch (a->fmt) {
+    case SEG_ATTRS_JSON: {
+        const cJSON *c = it->cur, *o = it->cur_orig;
+        if (!c) return 0;
+        attr_json(c, o, out);
+        it->cur = c->next;
+        it->cur_orig = o ? o->next : NULL;
+        return 1;
+    }
+    case SEG_ATTRS_MSGPACK: {
+        const msgpack_object *m = a->obj;
+        /* Only str keys name members, as for the event's own fields. */
+        while (it->i < m->via.map.size && m->via.map.ptr[it->i].key.type != MSGPACK_OBJECT_STR)
+            it->i++;
+        if (it->i >= m->via.map.size) return 0;
+        attr_msgpack(&m->via.map.ptr[it->i++], out);
+        return 1;
+    }
+    case SEG_ATTRS_CAPTURED:
+        if (it->i >= a->n) return 0;
+        *out = ((const seg_attr_t *)a->obj)[it->i++];
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *key, size_t len),
+                         void *opaque, seg_attr_t *out, size_t max, char *buf, size_t buf_size)
+{
+    if (a->fmt == SEG_ATTRS_NONE || a->fmt == SEG_ATTRS_CAPTURED) return 0;
+    seg_attrs_iter_t it;
+    seg_attr_t at;
+    size_t n = 0, used = 0, dropped = 0;
+    seg_attrs_iter_init(&it, a);
+    while (seg_attrs_iter_next(&it, &at)) {
+        if (want && !want(opaque, at.key, at.key_len)) continue;
+        size_t need = at.key_len + (at.type == SEG_ATTR_STRING ? at.str_len : 0);
+        if (n == max || need > buf_size - used) {
+            dropped++;
+            continue;
+        }
+        memcpy(buf + used, at.key, at.key_len);
+        at.key = buf + used;
+        used += at.key_len;
+        if (at.type == SEG_ATTR_STRING) {
+            memcpy(buf + used, at.str, at.str_len);
+            at.str = buf + used;
+            used += at.str_len;
+        }
+        out[n++] = at;
+    }
+    a->fmt = SEG_ATTRS_CAPTURED;
+    a->obj = out;
+    a->alt = NULL;
+    a->n = (uint32_t)n;
+    return dropped;
 }

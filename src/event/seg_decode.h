@@ -18,6 +18,11 @@
  *  - MessagePack: they are COPIED into decoder-owned buffers, never left
  *    pointing into the caller's buf (or the unpacker's buffer), so the
  *    caller may reuse or free its input as soon as the call returns.
+ *    The attrs object (seg_event_t.attrs) is the exception: it is not
+ *    copied (only rules read it, and rarely), so with MessagePack its
+ *    strings point into buf and live only as long as buf; with JSON, into
+ *    the tree. A caller that keeps an event past either copies what it
+ *    needs with seg_attrs_capture.
  * Callers that keep an id longer must copy it.
  */
 #ifndef SEG_DECODE_H
@@ -75,6 +80,33 @@ seg_reject_t seg_decode_msgpack_object(seg_decoder_t *dec,
                                        const msgpack_object *obj,
                                        seg_event_t *ev, char *errstr,
                                        size_t errstr_size);
+
+/* ---- attrs -------------------------------------------------------------
+ * Reading an event's attrs (seg_event_t.attrs): only rules read them, and
+ * only the keys they name, so the decoder does not convert them up front;
+ * it leaves the object where the parser put it, and this iterator reads
+ * its top-level members in order. Duplicate keys come out as often as they
+ * occur (the last one wins for whoever keeps a value per key). */
+typedef struct seg_attrs_iter {
+    const seg_attrs_t *a;
+    const void        *cur, *cur_orig;
+    uint32_t           i;
+} seg_attrs_iter_t;
+
+void seg_attrs_iter_init(seg_attrs_iter_t *it, const seg_attrs_t *a);
+/* Fills *out with the next member and returns 1, or returns 0 at the end.
+ * out's strings point into the object (or the capture). */
+int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out);
+
+/* Copies the members of *a whose key `want` accepts (want(opaque, key,
+ * len) != 0; want NULL takes every member) into out[0..max) and their
+ * strings into buf[0..buf_size), and points *a at the copy
+ * (SEG_ATTRS_CAPTURED), so the event's attrs outlive the decoder's next
+ * call. Members that do not fit are dropped; returns the number of members
+ * dropped for lack of room (0 normally). For readers that decode ahead of
+ * the fold (replay). */
+size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *key, size_t len),
+                         void *opaque, seg_attr_t *out, size_t max, char *buf, size_t buf_size);
 
 /* Finds the extent of the first MessagePack value in buf[0..len) without
  * allocating, for readers that split a stream into records themselves.

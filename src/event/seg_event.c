@@ -13,6 +13,7 @@ const char *seg_event_type_name(seg_event_type_t t)
     case SEG_EV_PURCHASE: return "purchase";
     case SEG_EV_REFUND:   return "refund";
     case SEG_EV_CONTACT:  return "contact";
+    case SEG_EV_PROFILE:  return "profile";
     }
     return "unknown";
 }
@@ -26,6 +27,7 @@ const char *seg_contact_kind_name(seg_contact_kind_t k)
     case SEG_CONTACT_COMPLAINT: return "complaint";
     case SEG_CONTACT_SUPPORT:   return "support";
     case SEG_CONTACT_FEEDBACK:  return "feedback";
+    case SEG_CONTACT_CALL:      return "call";
     }
     return "unknown";
 }

@@ -26,7 +26,9 @@ typedef enum {
     SEG_EV_PURCHASE = 1,
     SEG_EV_REFUND   = 2,
     SEG_EV_CONTACT  = 3,
+    SEG_EV_PROFILE  = 4,   /* carries only attrs (Segment's identify call) */
 } seg_event_type_t;
+#define SEG_EV__COUNT 5
 
 typedef enum {
     SEG_CONTACT_NONE      = 0,   /* not a contact */
@@ -35,7 +37,47 @@ typedef enum {
     SEG_CONTACT_COMPLAINT = 3,
     SEG_CONTACT_SUPPORT   = 4,
     SEG_CONTACT_FEEDBACK  = 5,
+    SEG_CONTACT_CALL      = 6,   /* added later: codes are never renumbered */
 } seg_contact_kind_t;
+#define SEG_CONTACT__COUNT 7
+
+/* One top-level member of an event's attrs, as rules read it. */
+typedef enum {
+    SEG_ATTR_NULL = 0,      /* null: unsets the key */
+    SEG_ATTR_BOOL,
+    SEG_ATTR_NUMBER,        /* num; every JSON number, msgpack int or float */
+    SEG_ATTR_STRING,        /* str/str_len: valid UTF-8, no NUL */
+    SEG_ATTR_OTHER,         /* object, array, bin, ext, or a string with a NUL
+                             * or invalid UTF-8: rules ignore it */
+} seg_attr_type_t;
+
+typedef struct seg_attr {
+    const char     *key;    /* not NUL-terminated */
+    uint32_t        key_len;
+    seg_attr_type_t type;
+    int             b;      /* SEG_ATTR_BOOL */
+    double          num;    /* SEG_ATTR_NUMBER */
+    const char     *str;    /* SEG_ATTR_STRING, not NUL-terminated */
+    uint32_t        str_len;
+} seg_attr_t;
+
+/* The event's `attrs` object, as the decoder left it: read it with
+ * seg_attrs_iter_* (seg_decode.h). fmt says where it lives; it is valid
+ * as long as the event's strings are (see the ownership note above), or,
+ * once captured (SEG_ATTRS_CAPTURED), as long as the capture's storage. */
+typedef enum {
+    SEG_ATTRS_NONE = 0,     /* no attrs, or attrs: null */
+    SEG_ATTRS_JSON,         /* obj: a cJSON object (alt: the \u0000 slow-path tree or NULL) */
+    SEG_ATTRS_MSGPACK,      /* obj: a msgpack_object map */
+    SEG_ATTRS_CAPTURED,     /* obj: n seg_attr_t (seg_attrs_capture) */
+} seg_attrs_fmt_t;
+
+typedef struct seg_attrs {
+    seg_attrs_fmt_t fmt;
+    const void     *obj;
+    const void     *alt;
+    uint32_t        n;
+} seg_attrs_t;
 
 typedef struct seg_event {
     seg_event_type_t   type;
@@ -48,6 +90,7 @@ typedef struct seg_event {
     int                rating;        /* 1..5, 0 when absent */
     const char        *event_id;      /* NULL when absent */
     size_t             event_id_len;
+    seg_attrs_t        attrs;         /* fmt SEG_ATTRS_NONE when absent */
 } seg_event_t;
 
 const char *seg_event_type_name(seg_event_type_t t);

@@ -506,6 +506,8 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
             ev->ts > t - e->cfg.dissatisfied.window)
             rc = seg_window_insert(pool, &c->complaints, ev->ts, 0);
         break;
+    case SEG_EV_PROFILE:
+        break;   /* only attrs, which only rules read */
     }
     if (rc != 0) return finish(e, rc, errstr, errstr_size);
 

@@ -53,8 +53,8 @@ TS_MAX = 253402300799             # 9999-12-31T23:59:59Z
 CUSTOMER_ID_MAX = 128             # bytes
 EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
-TYPES = ("purchase", "refund", "contact")
-KINDS = ("visit", "inquiry", "complaint", "support", "feedback")
+TYPES = ("purchase", "refund", "contact", "profile")
+KINDS = ("visit", "inquiry", "call", "complaint", "support", "feedback")
 DIMENSIONS = ("lifecycle", "value", "rfm", "dissatisfied")
 
 
@@ -311,10 +311,12 @@ def decode(line, max_record_bytes):
 
     amount = get("amount")
     units = 0
-    if amount is None:
+    if typ == "profile":
+        amount = None                          # a profile's amount is ignored
+    elif amount is None:
         if typ != "contact":
             raise Reject("missing_field")
-    else:
+    if amount is not None:
         if not is_number(amount):
             raise Reject("wrong_field_type")
         if abs(amount) > Decimal(MONEY_MAX):   # cheap guard before scaling

@@ -281,17 +281,17 @@ static void test_valid_contact_kinds(void **state)
     static const struct { const char *name; seg_contact_kind_t k; } kinds[] = {
         {"visit", SEG_CONTACT_VISIT},         {"inquiry", SEG_CONTACT_INQUIRY},
         {"complaint", SEG_CONTACT_COMPLAINT}, {"support", SEG_CONTACT_SUPPORT},
-        {"feedback", SEG_CONTACT_FEEDBACK},
+        {"feedback", SEG_CONTACT_FEEDBACK},   {"call", SEG_CONTACT_CALL},
     };
     char rec[256];
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         snprintf(rec, sizeof rec, "{\"type\":\"contact\",\"customer_id\":\"x\","
                  "\"ts\":0,\"kind\":\"%s\",\"rating\":%zu}", kinds[i].name,
-                 i + 1);
+                 i % 5 + 1);
         seg_event_t ev = acc(rec);
         assert_int_equal(ev.type, SEG_EV_CONTACT);
         assert_int_equal(ev.kind, kinds[i].k);
-        assert_int_equal(ev.rating, (int)i + 1);
+        assert_int_equal(ev.rating, (int)(i % 5) + 1);
         assert_false(ev.has_amount);
         assert_int_equal(ev.ts, 0);
         assert_string_equal(seg_contact_kind_name(kinds[i].k), kinds[i].name);
@@ -307,6 +307,184 @@ static void test_valid_contact_kinds(void **state)
     assert_string_equal(seg_event_type_name(SEG_EV_PURCHASE), "purchase");
     assert_string_equal(seg_event_type_name(SEG_EV_REFUND), "refund");
     assert_string_equal(seg_event_type_name(SEG_EV_CONTACT), "contact");
+}
+
+/* A profile carries only attrs: amount and kind mean nothing on it and are
+ * ignored, not validated; the common optional fields still are. */
+static void test_valid_profile(void **state)
+{
+    (void)state;
+    seg_event_t ev = acc("{\"type\":\"profile\",\"customer_id\":\"p1\",\"ts\":0,"
+                         "\"attrs\":{\"plan\":\"pro\"}}");
+    assert_int_equal(ev.type, SEG_EV_PROFILE);
+    assert_int_equal(ev.attrs.fmt, SEG_ATTRS_JSON);
+    assert_false(ev.has_amount);
+    ev = acc("{\"type\":\"profile\",\"customer_id\":\"p1\",\"ts\":0}");
+    assert_int_equal(ev.attrs.fmt, SEG_ATTRS_NONE);
+    ev = acc("{\"type\":\"profile\",\"customer_id\":\"p1\",\"ts\":0,\"amount\":-5,"
+             "\"kind\":7}");
+    assert_false(ev.has_amount);
+    assert_int_equal(ev.kind, SEG_CONTACT_NONE);
+    assert_string_equal(seg_event_type_name(SEG_EV_PROFILE), "profile");
+    rej("{\"type\":\"profile\",\"customer_id\":\"p1\",\"ts\":0,\"attrs\":[1]}",
+        SEG_REJ_WRONG_FIELD_TYPE, "attrs is an array; it must be an object");
+    rej("{\"type\":\"profile\",\"customer_id\":\"p1\",\"ts\":0,\"rating\":9}",
+        SEG_REJ_BAD_RATING, "rating is 9");
+    rej("{\"type\":\"profile\",\"ts\":0}", SEG_REJ_MISSING_FIELD, "customer_id is missing");
+}
+
+typedef struct attr_want {
+    const char     *key;
+    seg_attr_type_t type;
+    double          num;
+    const char     *str;
+} attr_want_t;
+
+static void attrs_are(const seg_event_t *ev, const attr_want_t *w, size_t n, const char *fmt)
+{
+    seg_attrs_iter_t it;
+    seg_attr_t a;
+    size_t i = 0;
+    seg_attrs_iter_init(&it, &ev->attrs);
+    while (seg_attrs_iter_next(&it, &a)) {
+        if (i == n) fail_msg("%s: more attrs than expected", fmt);
+        if (a.key_len != strlen(w[i].key) || memcmp(a.key, w[i].key, a.key_len) != 0)
+            fail_msg("%s: attr %zu is '%.*s', want '%s'", fmt, i, (int)a.key_len, a.key, w[i].key);
+        if (a.type != w[i].type)
+            fail_msg("%s: attr '%s' has type %d, want %d", fmt, w[i].key, a.type, w[i].type);
+        if (a.type == SEG_ATTR_NUMBER && a.num != w[i].num)
+            fail_msg("%s: attr '%s' is %g, want %g", fmt, w[i].key, a.num, w[i].num);
+        if (a.type == SEG_ATTR_BOOL && a.b != (w[i].num != 0))
+            fail_msg("%s: attr '%s' is %d", fmt, w[i].key, a.b);
+        if (a.type == SEG_ATTR_STRING &&
+            (a.str_len != strlen(w[i].str) || memcmp(a.str, w[i].str, a.str_len) != 0))
+            fail_msg("%s: attr '%s' is '%.*s', want '%s'", fmt, w[i].key, (int)a.str_len, a.str,
+                     w[i].str);
+        i++;
+    }
+    if (i != n) fail_msg("%s: %zu attrs, want %zu", fmt, i, n);
+}
+
+#define ATTRS_REC "{\"type\":\"purchase\",\"customer_id\":\"c1\",\"ts\":0,\"amount\":1," \
+    "\"attrs\":{\"plan\":\"pro\",\"seats\":12,\"vip\":true,\"gone\":null,\"obj\":{\"a\":1}," \
+    "\"list\":[1],\"ratio\":0.25,\"seats\":-3}}"
+
+/* attrs are read member by member, in order, duplicates included, in both
+ * formats; objects and arrays are OTHER (rules ignore them). */
+static void test_attrs_iterate(void **state)
+{
+    (void)state;
+    static const attr_want_t want[] = {
+        {"plan", SEG_ATTR_STRING, 0, "pro"}, {"seats", SEG_ATTR_NUMBER, 12, NULL},
+        {"vip", SEG_ATTR_BOOL, 1, NULL},     {"gone", SEG_ATTR_NULL, 0, NULL},
+        {"obj", SEG_ATTR_OTHER, 0, NULL},    {"list", SEG_ATTR_OTHER, 0, NULL},
+        {"ratio", SEG_ATTR_NUMBER, 0.25, NULL}, {"seats", SEG_ATTR_NUMBER, -3, NULL},
+    };
+    res_t j = run_json(ATTRS_REC);
+    assert_int_equal(j.r, SEG_REJ_NONE);
+    assert_int_equal(j.ev.attrs.fmt, SEG_ATTRS_JSON);
+    attrs_are(&j.ev, want, 8, "json");
+    msgpack_sbuffer sb;
+    to_msgpack(ATTRS_REC, &sb);
+    res_t m = run_mp(sb.data, sb.size);
+    assert_int_equal(m.r, SEG_REJ_NONE);
+    assert_int_equal(m.ev.attrs.fmt, SEG_ATTRS_MSGPACK);
+    attrs_are(&m.ev, want, 8, "msgpack");
+    msgpack_sbuffer_destroy(&sb);
+    /* no attrs, attrs: null, attrs: {} */
+    assert_int_equal(acc(PA("")).attrs.fmt, SEG_ATTRS_NONE);
+    assert_int_equal(acc(PA(",\"attrs\":null")).attrs.fmt, SEG_ATTRS_NONE);
+    seg_event_t ev = acc(PA(",\"attrs\":{}"));
+    attrs_are(&ev, NULL, 0, "empty");
+}
+
+/* A string rules could keep must be valid UTF-8 without NUL: a \u0000 in a
+ * JSON value or key (which cJSON would silently cut) and a broken msgpack
+ * string are OTHER. */
+static void test_attrs_bad_strings(void **state)
+{
+    (void)state;
+    static const attr_want_t want[] = {
+        {"a", SEG_ATTR_OTHER, 0, NULL}, {"b", SEG_ATTR_STRING, 0, "ok"},
+        {"c", SEG_ATTR_OTHER, 0, NULL},
+    };
+    const char *rec = PA(",\"attrs\":{\"a\":\"x\\u0000y\",\"b\":\"ok\",\"c\\u0000d\":\"z\"}");
+    res_t j = run_json(rec);
+    assert_int_equal(j.r, SEG_REJ_NONE);
+    attrs_are(&j.ev, want, 3, "json nul");
+
+    /* {"type":"refund","customer_id":"c","ts":0,"amount":1,"attrs":{"a":"\xff","b":"ok","c":"a\0b"}} */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    const char *kv[] = {"type", "refund", "customer_id", "c"};
+    for (int i = 0; i < 4; i++) {
+        msgpack_pack_str(&pk, strlen(kv[i]));
+        msgpack_pack_str_body(&pk, kv[i], strlen(kv[i]));
+    }
+    msgpack_pack_str(&pk, 2);
+    msgpack_pack_str_body(&pk, "ts", 2);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_str(&pk, 6);
+    msgpack_pack_str_body(&pk, "amount", 6);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_str(&pk, 5);
+    msgpack_pack_str_body(&pk, "attrs", 5);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "a", 1);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "\xff", 1);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "b", 1);
+    msgpack_pack_str(&pk, 2);
+    msgpack_pack_str_body(&pk, "ok", 2);
+    msgpack_pack_int(&pk, 7);                  /* an int key: not a member */
+    msgpack_pack_int(&pk, 7);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "c", 1);
+    msgpack_pack_str(&pk, 3);
+    msgpack_pack_str_body(&pk, "a\0b", 3);
+    res_t m = run_mp(sb.data, sb.size);
+    assert_int_equal(m.r, SEG_REJ_NONE);
+    attrs_are(&m.ev, want, 3, "msgpack bad");
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static int want_p(void *opaque, const char *key, size_t len)
+{
+    (void)opaque;
+    return len >= 1 && key[0] == 'p';
+}
+
+/* A capture keeps the wanted members after the decoder moved on. */
+static void test_attrs_capture(void **state)
+{
+    (void)state;
+    res_t j = run_json("{\"type\":\"profile\",\"customer_id\":\"c\",\"ts\":0,"
+                       "\"attrs\":{\"plan\":\"pro\",\"x\":1,\"price\":9.5,\"p2\":\"long-value\"}}");
+    assert_int_equal(j.r, SEG_REJ_NONE);
+    seg_attr_t slots[4];
+    char buf[64];
+    seg_attrs_t a = j.ev.attrs;
+    assert_int_equal(seg_attrs_capture(&a, want_p, NULL, slots, 4, buf, sizeof buf), 0);
+    assert_int_equal(a.fmt, SEG_ATTRS_CAPTURED);
+    (void)run_json(PA(",\"attrs\":{\"zzzz\":\"overwrites the tree\"}"));
+    seg_event_t ev = { .attrs = a };
+    static const attr_want_t want[] = {
+        {"plan", SEG_ATTR_STRING, 0, "pro"}, {"price", SEG_ATTR_NUMBER, 9.5, NULL},
+        {"p2", SEG_ATTR_STRING, 0, "long-value"},
+    };
+    attrs_are(&ev, want, 3, "captured");
+    /* too little room: members are dropped and counted, never cut */
+    j = run_json("{\"type\":\"profile\",\"customer_id\":\"c\",\"ts\":0,"
+                 "\"attrs\":{\"plan\":\"pro\",\"p2\":\"long-value\"}}");
+    a = j.ev.attrs;
+    assert_int_equal(seg_attrs_capture(&a, NULL, NULL, slots, 4, buf, 10), 1);
+    ev.attrs = a;
+    attrs_are(&ev, want, 1, "cut");
 }
 
 static void test_nulls_are_absent(void **state)
@@ -617,7 +795,7 @@ static void test_rej_unknown_type(void **state)
     (void)state;
     rej("{\"type\":\"purchases\",\"customer_id\":\"c\",\"ts\":0,\"amount\":1}",
         SEG_REJ_UNKNOWN_TYPE,
-        "type is \"purchases\"; it must be purchase, refund or contact");
+        "type is \"purchases\"; it must be purchase, refund, contact or profile");
     rej("{\"type\":\"Purchase\",\"customer_id\":\"c\",\"ts\":0,\"amount\":1}",
         SEG_REJ_UNKNOWN_TYPE, "type is \"Purchase\"");
     rej("{\"type\":\"\",\"customer_id\":\"c\",\"ts\":0}", SEG_REJ_UNKNOWN_TYPE,
@@ -633,8 +811,8 @@ static void test_rej_unknown_type(void **state)
 static void test_rej_unknown_kind(void **state)
 {
     (void)state;
-    rej("{\"type\":\"contact\",\"customer_id\":\"c\",\"ts\":0,\"kind\":\"call\"}",
-        SEG_REJ_UNKNOWN_KIND, "kind is \"call\"; it must be visit, inquiry, "
+    rej("{\"type\":\"contact\",\"customer_id\":\"c\",\"ts\":0,\"kind\":\"phone\"}",
+        SEG_REJ_UNKNOWN_KIND, "kind is \"phone\"; it must be visit, inquiry, call, "
         "complaint, support or feedback");
     rej("{\"type\":\"contact\",\"customer_id\":\"c\",\"ts\":0,\"kind\":\"Visit\"}",
         SEG_REJ_UNKNOWN_KIND, "kind is \"Visit\"");
@@ -1287,6 +1465,10 @@ int main(void)
         cmocka_unit_test(test_rej_missing_field),
         cmocka_unit_test(test_rej_wrong_field_type),
         cmocka_unit_test(test_rej_unknown_type),
+        cmocka_unit_test(test_valid_profile),
+        cmocka_unit_test(test_attrs_iterate),
+        cmocka_unit_test(test_attrs_bad_strings),
+        cmocka_unit_test(test_attrs_capture),
         cmocka_unit_test(test_rej_unknown_kind),
         cmocka_unit_test(test_rej_empty_customer_id),
         cmocka_unit_test(test_rej_oversized_customer_id),
