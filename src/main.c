@@ -14,6 +14,7 @@
 #include "cmd/seg_replay.h"
 #include "cmd/seg_run.h"
 #include "config/seg_cfg.h"
+#include "rule/seg_rule.h"
 #include "util/seg_log.h"
 #include "util/seg_ts.h"
 
@@ -104,6 +105,27 @@ static int parse_args(int argc, char **argv, int first, args_t *a, int allow_pos
     return 0;
 }
 
+/* The user rules of the file (segments.rules, retain, predict), checked
+ * and compiled against the built-in settings. *out NULL-able. */
+static int load_rules(const seg_cfg_t *cfg, const char *path, seg_ruleset_t **out)
+{
+    char err[1024];
+    seg_rules_def_t *def = path ? seg_rules_def_load_file(path, err, sizeof err)
+                                : seg_rules_def_empty();
+    if (!def) {
+        fprintf(stderr, "segd: %s\n", path ? err : "out of memory");
+        return EXIT_CONFIG;
+    }
+    seg_ruleset_t *rs = seg_ruleset_build(def, &cfg->seg, err, sizeof err);
+    if (!rs) {
+        fprintf(stderr, "segd: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (out) *out = rs;
+    else seg_ruleset_destroy(rs);
+    return 0;
+}
+
 /* Defaults, then the file, then --set in order, then cross-key checks. */
 static int load_config(seg_cfg_t *cfg, const char *path, const args_t *a)
 {
@@ -139,22 +161,27 @@ static int cmd_replay(int argc, char **argv)
     seg_cfg_t cfg;
     rc = load_config(&cfg, a.config, &a);
     if (rc) return rc;
+    seg_ruleset_t *rules = NULL;
+    rc = load_rules(&cfg, a.config, &rules);
+    if (rc) return rc;
     if (a.format) {
         if (strcmp(a.format, "json") == 0) cfg.input.format = SEG_FMT_JSON;
         else if (strcmp(a.format, "msgpack") == 0) cfg.input.format = SEG_FMT_MSGPACK;
         else {
             fprintf(stderr, "segd replay: --format must be json or msgpack, not '%s'\n", a.format);
+            seg_ruleset_destroy(rules);
             return EXIT_USAGE;
         }
     }
     seg_replay_opts_t o = {
         .input = a.input, .dlq = a.dlq, .summary_json = a.summary_json,
-        .out = stdout, .err = stderr,
+        .out = stdout, .err = stderr, .rules = rules,
     };
     if (a.until) {
         if (seg_ts_parse_rfc3339(a.until, strlen(a.until), &o.until) != 0) {
             fprintf(stderr, "segd replay: --until '%s' is not an RFC 3339 date-time "
                             "(e.g. 1998-06-30T00:00:00Z)\n", a.until);
+            seg_ruleset_destroy(rules);
             return EXIT_USAGE;
         }
         o.has_until = true;
@@ -162,7 +189,9 @@ static int cmd_replay(int argc, char **argv)
     static char outbuf[1 << 20];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     char err[1024];
-    if (seg_replay_run(&cfg, &o, err, sizeof err) != 0) {
+    rc = seg_replay_run(&cfg, &o, err, sizeof err);
+    seg_ruleset_destroy(rules);
+    if (rc != 0) {
         fprintf(stderr, "segd replay: %s\n", err);
         return EXIT_RUNTIME;
     }
@@ -224,6 +253,7 @@ static int cmd_check_config(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     rc = load_config(cfg, path, &a);
+    if (!rc) rc = load_rules(cfg, path, NULL);
     if (!rc) {
         char err[1024];
         if (seg_run_check(cfg, err, sizeof err) != 0) {

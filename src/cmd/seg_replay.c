@@ -35,19 +35,28 @@
 #define STAGE1 8
 #define STAGE2 4
 
+/* Room per ring slot for the attrs the rules read: one member per key a
+ * rule reads (keys are at most 128 bytes; longer strings than rules keep
+ * are captured without their bytes), so nothing a rule needs is dropped. */
+#define ATTR_KEY_MAX 128
+#define ATTR_STR_MAX 1024
+
 typedef struct ahead {
     seg_event_t    ev;
     seg_prefetch_t pf;
     char           id[SEG_CUSTOMER_ID_MAX];
+    seg_attr_t    *attrs;        /* n_attrs of the rule set */
+    char          *attr_bytes;   /* n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX) */
 } ahead_t;
 
 typedef struct sink {
-    FILE  *out;
-    bool   features;
-    int    failed;
-    int    err;
-    char  *buf;        /* SINK_BUF bytes of encoded lines not yet written */
-    size_t used;
+    FILE     *out;
+    bool      features;
+    int       failed;
+    int       err;
+    char     *buf;        /* SINK_BUF bytes of encoded lines not yet written */
+    size_t    used;
+    uint64_t *by_rule;    /* transitions per user rule */
 } sink_t;
 
 static int sink_fail(sink_t *s)
@@ -81,11 +90,17 @@ static int sink_flush(sink_t *s)
     return 0;
 }
 
+static int want_attr(void *opaque, const char *key, size_t len)
+{
+    return seg_ruleset_wants_attr(opaque, key, len);
+}
+
 static int emit_line(void *opaque, const seg_transition_t *t)
 {
     sink_t *s = opaque;
     if (SINK_BUF - s->used < SEG_TJSON_MAX + 1 && sink_flush(s) != 0) return -1;
     char *line = s->buf + s->used;
+    if ((unsigned)t->dim >= SEG_DIM__COUNT) s->by_rule[t->dim - SEG_DIM__COUNT]++;
     size_t n = seg_tjson_encode(t, s->features, line);
     line[n++] = '\n';
     s->used += n;
@@ -94,11 +109,12 @@ static int emit_line(void *opaque, const seg_transition_t *t)
 
 typedef struct counts {
     uint64_t read, rejected, blank;
+    uint64_t attrs_dropped;   /* attrs a rule reads that did not fit a ring slot */
     uint64_t by_reason[SEG_REJ__COUNT];
 } counts_t;
 
 static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
-                    const counts_t *c, const seg_engine_stats_t *st,
+                    const counts_t *c, const seg_engine_stats_t *st, const uint64_t *by_rule,
                     double wall, double cpu, long rss_kb, int64_t end_time)
 {
     FILE *e = o->err;
@@ -121,6 +137,9 @@ static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
     for (int d = 0; d < SEG_DIM__COUNT; d++)
         fprintf(e, "    %-24s %llu\n", seg_dim_name((seg_dim_t)d),
                 (unsigned long long)st->transitions_by_dim[d]);
+    for (uint32_t r = 0; o->rules && r < seg_ruleset_count(o->rules); r++)
+        fprintf(e, "    %-24s %llu\n", seg_ruleset_name(o->rules, r),
+                (unsigned long long)by_rule[r]);
     fprintf(e, "  deadlines fired    %llu\n", (unsigned long long)st->deadlines_fired);
     fprintf(e, "  time reached       %s\n", endbuf);
     fprintf(e, "  wall time          %.3f s\n", wall);
@@ -132,6 +151,7 @@ static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
 }
 
 static int write_summary_json(const char *path, const seg_cfg_t *cfg,
+                              const seg_ruleset_t *rules, const uint64_t *by_rule,
                               const counts_t *c, const seg_engine_stats_t *st,
                               double wall, double cpu, long rss_kb,
                               char *errstr, size_t errstr_size)
@@ -153,6 +173,8 @@ static int write_summary_json(const char *path, const seg_cfg_t *cfg,
     dims = cJSON_AddObjectToObject(o, "transitions_by_dimension");
     for (int d = 0; dims && d < SEG_DIM__COUNT; d++)
         cJSON_AddNumberToObject(dims, seg_dim_name((seg_dim_t)d), (double)st->transitions_by_dim[d]);
+    for (uint32_t r = 0; dims && rules && r < seg_ruleset_count(rules); r++)
+        cJSON_AddNumberToObject(dims, seg_ruleset_name(rules, r), (double)by_rule[r]);
     cJSON_AddNumberToObject(o, "deadlines_fired", (double)st->deadlines_fired);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
     cJSON_AddNumberToObject(o, "cpu_seconds", cpu);
@@ -185,6 +207,8 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     sink_t sink = { .out = o->out, .features = cfg->output.features };
     counts_t c;
     memset(&c, 0, sizeof c);
+    size_t n_attrs = o->rules ? seg_ruleset_attr_count(o->rules) : 0;
+    bool want_attrs = n_attrs > 0;
     seg_reader_t *rd = NULL;
     seg_decoder_t *dec = NULL;
     seg_engine_t *eng = NULL;
@@ -195,7 +219,14 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
 
     sink.buf = malloc(SINK_BUF);
     ring = malloc(AHEAD * sizeof *ring);
-    if (!sink.buf || !ring) {
+    sink.by_rule = calloc(o->rules ? seg_ruleset_count(o->rules) + 1 : 1, sizeof *sink.by_rule);
+    if (ring) memset(ring, 0, AHEAD * sizeof *ring);
+    for (unsigned i = 0; ring && want_attrs && i < AHEAD; i++) {
+        ring[i].attrs = malloc(n_attrs * sizeof *ring[i].attrs);
+        ring[i].attr_bytes = malloc(n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX));
+        if (!ring[i].attrs || !ring[i].attr_bytes) want_attrs = false, n_attrs = SIZE_MAX;
+    }
+    if (!sink.buf || !ring || !sink.by_rule || n_attrs == SIZE_MAX) {
         snprintf(errstr, errstr_size, "out of memory creating the output buffer");
         goto out;
     }
@@ -208,7 +239,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         goto out;
     }
     eng = seg_engine_new(&cfg->seg, emit_line, &sink, errstr, errstr_size);
-    if (!eng) goto out;
+    if (!eng || seg_engine_set_rules(eng, o->rules, errstr, errstr_size) != 0) goto out;
     if (o->dlq) {
         dlq = seg_dlq_open(o->dlq, errstr, errstr_size);
         if (!dlq) goto out;
@@ -254,6 +285,16 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
             a->ev.customer_id = a->id;
             a->ev.event_id = NULL;
             a->ev.event_id_len = 0;
+            /* attrs too, as far as the rules read them */
+            if (a->ev.attrs.fmt != SEG_ATTRS_NONE) {
+                if (want_attrs)
+                    c.attrs_dropped += seg_attrs_capture(&a->ev.attrs, want_attr, (void *)o->rules,
+                                                         ATTR_STR_MAX, a->attrs, n_attrs,
+                                                         a->attr_bytes,
+                                                         n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX));
+                else
+                    a->ev.attrs.fmt = SEG_ATTRS_NONE;
+            }
             seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 0);
             ring_n++;
         }
@@ -295,10 +336,17 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     getrusage(RUSAGE_SELF, &ru);
     double wall = seg_clock_s(CLOCK_MONOTONIC) - wall0;
     double cpu = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-    summary(o, cfg, &c, &st, wall, cpu, ru.ru_maxrss, end);
+    if (c.attrs_dropped) {
+        /* Cannot happen with keys of at most 128 bytes (the rules' own
+         * limit); said loudly rather than replaying without them. */
+        snprintf(errstr, errstr_size, "%llu attributes that rules read could not be kept",
+                 (unsigned long long)c.attrs_dropped);
+        goto out;
+    }
+    summary(o, cfg, &c, &st, sink.by_rule, wall, cpu, ru.ru_maxrss, end);
     if (o->summary_json &&
-        write_summary_json(o->summary_json, cfg, &c, &st, wall, cpu, ru.ru_maxrss,
-                           errstr, errstr_size) != 0)
+        write_summary_json(o->summary_json, cfg, o->rules, sink.by_rule, &c, &st, wall, cpu,
+                           ru.ru_maxrss, errstr, errstr_size) != 0)
         goto out;
     rc = 0;
 out:
@@ -312,6 +360,11 @@ out:
     }
     seg_engine_destroy(eng);
     free(sink.buf);
+    free(sink.by_rule);
+    for (unsigned i = 0; ring && i < AHEAD; i++) {
+        free(ring[i].attrs);
+        free(ring[i].attr_bytes);
+    }
     free(ring);
     seg_decoder_destroy(dec);
     seg_reader_close(rd);

@@ -14,8 +14,10 @@
 #include <stdio.h>
 
 #include "config/seg_cfg.h"
+#include "rule/seg_rule.h"
 
 typedef struct seg_replay_opts {
+    const seg_ruleset_t *rules; /* user rules (borrowed), or NULL */
     const char *input;          /* path or "-" */
     const char *dlq;            /* NULL: rejects are only counted */
     const char *summary_json;   /* NULL: no JSON summary */

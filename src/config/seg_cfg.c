@@ -208,11 +208,17 @@ static const seg_cfg_key_t cfg_keys[] = {
 _Static_assert(sizeof cfg_keys / sizeof cfg_keys[0] <= SEG_CFG_MAX_KEYS,
                "raise SEG_CFG_MAX_KEYS");
 
+/* Read by src/rule from the same file (docs/rules.md). */
+static const char *const cfg_foreign[] = {
+    "segments.rules", "segments.retain", "segments.predict", NULL,
+};
+
 static const seg_cfg_schema_t cfg_schema = {
     .keys = cfg_keys,
     .n = sizeof cfg_keys / sizeof cfg_keys[0],
     .struct_size = sizeof(seg_cfg_t),
     .origin_offset = offsetof(seg_cfg_t, origin),
+    .foreign = cfg_foreign,
 };
 
 const seg_cfg_schema_t *seg_cfg_schema(void)
@@ -989,6 +995,15 @@ int seg_cfg_schema_set(const seg_cfg_schema_t *schema, void *base,
     size_t vlen = alen - klen - 1;
     int idx = find_leaf(schema, assignment, klen);
     int map = idx < 0 ? find_map_prefix(schema, assignment, klen) : -1;
+    for (int i = 0; idx < 0 && map < 0 && schema->foreign && schema->foreign[i]; i++) {
+        size_t fl = strlen(schema->foreign[i]);
+        if (klen >= fl && memcmp(assignment, schema->foreign[i], fl) == 0 &&
+            (klen == fl || assignment[fl] == '.')) {
+            errf(errstr, errstr_size, "--set %s: %s is read from the configuration file only",
+                 shown, schema->foreign[i]);
+            return -1;
+        }
+    }
     if (idx < 0 && map < 0) {
         int sub = find_section(schema, assignment, klen);
         if (sub >= 0)
@@ -1063,7 +1078,10 @@ typedef enum {
     ST_SEQ,         /* in a list value, expecting an item or its end */
     ST_SMAP_KEY,    /* in a string map, expecting a sub-key or its end */
     ST_SMAP_VAL,    /* sub-key read, expecting its string */
+    ST_SKIP,        /* inside a foreign section: skipped, items = depth */
 } state_t;
+
+#define ROW_FOREIGN (-2)   /* frame row of a key another module reads */
 
 typedef struct {
     state_t     st;
@@ -1199,6 +1217,14 @@ static void value_done(loader_t *L)
     }
 }
 
+/* Index in schema->foreign of the section at path, or -1. */
+static int foreign_of(const seg_cfg_schema_t *s, const char *path, size_t len)
+{
+    for (int i = 0; s->foreign && s->foreign[i]; i++)
+        if (strlen(s->foreign[i]) == len && memcmp(s->foreign[i], path, len) == 0) return i;
+    return -1;
+}
+
 static int on_key(loader_t *L, const yaml_event_t *ev)
 {
     frame_t *f = &L->stack[L->top];
@@ -1229,7 +1255,9 @@ static int on_key(loader_t *L, const yaml_event_t *ev)
     if (!fits || klen == 0)
         return fail_ev(L, ev, full, "unknown key");
     row = find_leaf(L->schema, full, flen);
-    int section = row < 0 && find_section(L->schema, full, flen) >= 0;
+    if (row < 0 && !memchr(key, '.', klen) && foreign_of(L->schema, full, flen) >= 0)
+        row = ROW_FOREIGN;
+    int section = row < 0 && row != ROW_FOREIGN && find_section(L->schema, full, flen) >= 0;
     if (memchr(key, '.', klen)) {
         /* "segments.window: 30d" would bypass the nesting and its
          * duplicate detection; say what to write instead. The same for
@@ -1240,7 +1268,7 @@ static int on_key(loader_t *L, const yaml_event_t *ev)
                            "nest one mapping per section (dots are for --set)");
         return fail_ev(L, ev, full, "unknown key");
     }
-    if (row < 0 && !section) return fail_ev(L, ev, full, "unknown key");
+    if (row < 0 && row != ROW_FOREIGN && !section) return fail_ev(L, ev, full, "unknown key");
 
     /* Known paths are unique per position, so one flat list of full paths
      * catches a repeat at any level, at the shallowest repeated key. */
@@ -1273,6 +1301,17 @@ static int on_value(loader_t *L, const yaml_event_t *ev)
     frame_t *f = &L->stack[L->top];
     const seg_cfg_key_t *r = f->row >= 0 ? &L->schema->keys[f->row] : NULL;
     char exp[160], why[WHY_LEN * 2], got[256];
+
+    if (f->row == ROW_FOREIGN) {
+        /* Another module's section: taken whole, read by that module. */
+        if (ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT) {
+            if (push(L, ev, ST_SKIP, ROW_FOREIGN)) return -1;
+            L->stack[L->top].items = 1;
+            return 0;
+        }
+        value_done(L);
+        return 0;
+    }
 
     if (reject_extras(L, ev, L->path) != 0) return -1;
     if (r && r->type == SEG_CFG_STRMAP) {
@@ -1531,6 +1570,15 @@ static int on_event(loader_t *L, const yaml_event_t *ev)
         return on_subkey(L, ev);
     case ST_SMAP_VAL:
         return on_subval(L, ev);
+    case ST_SKIP:
+        if (ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT)
+            f->items++;
+        else if ((ev->type == YAML_MAPPING_END_EVENT || ev->type == YAML_SEQUENCE_END_EVENT) &&
+                 --f->items == 0) {
+            L->top--;
+            value_done(L);
+        }
+        return 0;
     }
     return 0;
 }

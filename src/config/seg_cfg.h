@@ -282,6 +282,11 @@ typedef struct seg_cfg_schema {
     size_t               n;             /* <= SEG_CFG_MAX_KEYS */
     size_t               struct_size;   /* sizeof the target struct */
     size_t               origin_offset; /* of its seg_cfg_origins_t */
+    /* Sections another module reads from the same file (segments.rules:
+     * src/rule). The loader accepts them as a whole, whatever they hold,
+     * and leaves them to that module; --set refuses them. NULL-terminated;
+     * NULL for none. */
+    const char *const   *foreign;
 } seg_cfg_schema_t;
 
 /* Row constructors: T is the target struct type, f the field. */

@@ -1182,7 +1182,8 @@ int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out)
 }
 
 size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *key, size_t len),
-                         void *opaque, seg_attr_t *out, size_t max, char *buf, size_t buf_size)
+                         void *opaque, size_t max_str, seg_attr_t *out, size_t max, char *buf,
+                         size_t buf_size)
 {
     if (a->fmt == SEG_ATTRS_NONE || a->fmt == SEG_ATTRS_CAPTURED) return 0;
     seg_attrs_iter_t it;
@@ -1191,20 +1192,32 @@ size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *k
     seg_attrs_iter_init(&it, a);
     while (seg_attrs_iter_next(&it, &at)) {
         if (want && !want(opaque, at.key, at.key_len)) continue;
-        size_t need = at.key_len + (at.type == SEG_ATTR_STRING ? at.str_len : 0);
-        if (n == max || need > buf_size - used) {
+        if (at.type == SEG_ATTR_STRING && at.str_len > max_str) at.type = SEG_ATTR_OTHER;
+        size_t slot = n;
+        for (size_t k = 0; k < n; k++)
+            if (out[k].key_len == at.key_len && memcmp(out[k].key, at.key, at.key_len) == 0) {
+                slot = k;   /* a repeated key: the later value wins */
+                break;
+            }
+        size_t need = (slot == n ? at.key_len : 0) + (at.type == SEG_ATTR_STRING ? at.str_len : 0);
+        if ((slot == n && n == max) || need > buf_size - used) {
             dropped++;
             continue;
         }
-        memcpy(buf + used, at.key, at.key_len);
-        at.key = buf + used;
-        used += at.key_len;
+        if (slot == n) {
+            memcpy(buf + used, at.key, at.key_len);
+            at.key = buf + used;
+            used += at.key_len;
+        } else {
+            at.key = out[slot].key;
+        }
         if (at.type == SEG_ATTR_STRING) {
             memcpy(buf + used, at.str, at.str_len);
             at.str = buf + used;
             used += at.str_len;
         }
-        out[n++] = at;
+        out[slot] = at;
+        if (slot == n) n++;
     }
     a->fmt = SEG_ATTRS_CAPTURED;
     a->obj = out;

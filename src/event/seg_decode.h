@@ -100,13 +100,17 @@ int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out);
 
 /* Copies the members of *a whose key `want` accepts (want(opaque, key,
  * len) != 0; want NULL takes every member) into out[0..max) and their
- * strings into buf[0..buf_size), and points *a at the copy
+ * bytes into buf[0..buf_size), and points *a at the copy
  * (SEG_ATTRS_CAPTURED), so the event's attrs outlive the decoder's next
- * call. Members that do not fit are dropped; returns the number of members
- * dropped for lack of room (0 normally). For readers that decode ahead of
- * the fold (replay). */
+ * call. A key that occurs twice is kept once, with its last value (the one
+ * that wins); a string value longer than max_str is kept as
+ * SEG_ATTR_OTHER, without its bytes. So max distinct keys and
+ * max * (128 + max_str) bytes always suffice for keys of at most 128
+ * bytes. Members that still do not fit are dropped; returns how many (0
+ * normally). For readers that decode ahead of the fold (replay). */
 size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *key, size_t len),
-                         void *opaque, seg_attr_t *out, size_t max, char *buf, size_t buf_size);
+                         void *opaque, size_t max_str, seg_attr_t *out, size_t max, char *buf,
+                         size_t buf_size);
 
 /* Finds the extent of the first MessagePack value in buf[0..len) without
  * allocating, for readers that split a stream into records themselves.

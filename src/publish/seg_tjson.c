@@ -102,6 +102,16 @@ static char *put_i64(char *o, int64_t v)
     return put_u64(o, (uint64_t)v);
 }
 
+/* A rule's value: a JSON string, or null. */
+static char *put_value(char *o, const char *v)
+{
+    if (!v) return PUT_LIT(o, "null");
+    *o++ = '"';
+    o += seg_json_escape(v, strlen(v), o);
+    *o++ = '"';
+    return o;
+}
+
 /* `,"dimension":"<name>","from":` for each dimension, built once. */
 #define DIM_PART(name) ",\"dimension\":\"" name "\",\"from\":"
 static const struct { const char *s; size_t n; } dim_part[SEG_DIM__COUNT] = {
@@ -129,25 +139,36 @@ size_t seg_tjson_encode(const seg_transition_t *t, bool features, char *buf)
     memcpy(o, seq, seq_len);
     o += seq_len;
     if ((unsigned)t->dim < SEG_DIM__COUNT) {
+        /* Built-in values are known names: nothing to escape. */
         memcpy(o, dim_part[t->dim].s, dim_part[t->dim].n);
         o += dim_part[t->dim].n;
+        if (t->from) {
+            *o++ = '"';
+            o = put(o, t->from);
+            *o++ = '"';
+        } else {
+            o = PUT_LIT(o, "null");
+        }
+        if (t->to) {
+            o = PUT_LIT(o, ",\"to\":\"");
+            o = put(o, t->to);
+            *o++ = '"';
+        } else {   /* switched off by a reload */
+            o = PUT_LIT(o, ",\"to\":null");
+        }
     } else {
+        /* A user rule: its name is [a-z0-9_], its values may be any text. */
         o = PUT_LIT(o, ",\"dimension\":\"");
-        o = put(o, seg_dim_name(t->dim));
+        o = put(o, t->dim_name);
         o = PUT_LIT(o, "\",\"from\":");
+        o = put_value(o, t->from);
+        o = PUT_LIT(o, ",\"to\":");
+        o = put_value(o, t->to);
     }
-    if (t->from) {
-        *o++ = '"';
-        o = put(o, t->from);
-        *o++ = '"';
-    } else {
-        o = PUT_LIT(o, "null");
-    }
-    o = PUT_LIT(o, ",\"to\":\"");
-    o = put(o, t->to);
-    o = PUT_LIT(o, "\",\"at\":\"");
+    o = PUT_LIT(o, ",\"at\":\"");
     o += seg_ts_format(t->at, o);
     if (t->cause == SEG_CAUSE_TIME) o = PUT_LIT(o, "\",\"cause\":\"time\"");
+    else if (t->cause == SEG_CAUSE_RULE) o = PUT_LIT(o, "\",\"cause\":\"rule\"");
     else o = PUT_LIT(o, "\",\"cause\":\"event\"");
     if (features && t->features) {
         const seg_features_t *f = t->features;

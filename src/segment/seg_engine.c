@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/seg_rows.h"
 #include "state/seg_store.h"
 #include "time/seg_timer.h"
 
@@ -46,6 +47,7 @@ struct seg_engine {
     int           track_money;       /* some dimension reads F or M */
     int           track_complaints;
     int           emit_failed;
+    int           rule_oom;          /* rule state could not grow */
     int64_t       evict_after;       /* 0 = never */
     bool          track;             /* record changes for the changelog */
     uint32_t     *dirty;             /* changed customer indices (may repeat) */
@@ -56,6 +58,16 @@ struct seg_engine {
     size_t        grave_slots, grave_used;
     seg_winentry_t *scratch;         /* a customer's windows, for persistence */
     size_t        scratch_cap;
+    /* User rules: the compiled set (borrowed), its runtime and one row of
+     * rule state per customer; all NULL without rules. */
+    const seg_ruleset_t *rules;
+    seg_rulerun_t *rr;
+    seg_rows_t   *rows;
+    /* The evaluation the rules report into (rule_changed). */
+    seg_cust_t   *cur;
+    int64_t       cur_t;
+    seg_cause_t   cur_cause;
+    const seg_features_t *cur_features;
     seg_engine_stats_t stats;
 };
 
@@ -114,6 +126,10 @@ fail:
 void seg_engine_destroy(seg_engine_t *e)
 {
     if (!e) return;
+    /* Rule rows point into the store's window pool and the runtime's
+     * values; both go away here, so the rows need no freeing one by one. */
+    seg_rows_destroy(e->rows);
+    seg_rulerun_destroy(e->rr);
     seg_store_destroy(e->store);
     seg_timer_destroy(e->timers);
     free(e->dirty);
@@ -122,6 +138,84 @@ void seg_engine_destroy(seg_engine_t *e)
     free(e->graves);
     free(e->scratch);
     free(e);
+}
+
+int seg_engine_set_rules(seg_engine_t *e, const seg_ruleset_t *rs, char *errstr,
+                         size_t errstr_size)
+{
+    if (seg_store_count(e->store) != 0 || seg_store_high(e->store) != 0) {
+        snprintf(errstr, errstr_size, "rules can only be set on an engine without customers");
+        return -1;
+    }
+    seg_rows_destroy(e->rows);
+    seg_rulerun_destroy(e->rr);
+    e->rows = NULL;
+    e->rr = NULL;
+    e->rules = NULL;
+    if (!rs || seg_ruleset_count(rs) == 0) return 0;
+    e->rr = seg_rulerun_new(rs, seg_store_winpool(e->store));
+    if (seg_ruleset_row_bytes(rs)) e->rows = seg_rows_new(seg_ruleset_row_bytes(rs));
+    if (!e->rr || (seg_ruleset_row_bytes(rs) && !e->rows)) {
+        seg_rulerun_destroy(e->rr);
+        seg_rows_destroy(e->rows);
+        e->rr = NULL;
+        e->rows = NULL;
+        snprintf(errstr, errstr_size, "out of memory setting up the rules");
+        return -1;
+    }
+    e->rules = rs;
+    return 0;
+}
+
+/* Customer idx's rule row: never NULL when the rule set keeps state, except
+ * on allocation failure; a shared zero row stands in when it keeps none. */
+static unsigned char *rule_row(seg_engine_t *e, uint32_t idx)
+{
+    static unsigned char none[8];
+    return e->rows ? seg_rows_get(e->rows, idx) : none;
+}
+
+static void rule_cust(const seg_cust_t *c, int64_t t, const uint8_t *dims, unsigned char *row,
+                      seg_rule_cust_t *out)
+{
+    out->t = t;
+    out->has_purchase = (c->flags & SEG_CUST_HAS_PURCHASE) != 0;
+    out->first_purchase = c->first_purchase;
+    out->last_purchase = c->last_purchase;
+    out->dims = dims;
+    out->row = row;
+}
+
+/* A rule's value changed: one transition, numbered after the built-ins'. */
+static void rule_changed(void *opaque, uint32_t rule, const char *from, const char *to)
+{
+    seg_engine_t *e = opaque;
+    seg_cust_t *c = e->cur;
+    const seg_ruleset_t *rs = e->rules;
+    const char *const *vals;
+    int nv = seg_ruleset_values(rs, rule, &vals);
+    uint8_t fc = 0, tc = 0;
+    for (int k = 0; k < nv; k++) {
+        if (from && strcmp(vals[k], from) == 0) fc = (uint8_t)(k + 1);
+        if (to && strcmp(vals[k], to) == 0) tc = (uint8_t)(k + 1);
+    }
+    seg_transition_t tr = {
+        .customer_id = c->id,
+        .customer_id_len = c->id_len,
+        .seq = ++c->seq,
+        .dim = SEG_DIM_RULE(rule),
+        .dim_name = seg_ruleset_name(rs, rule),
+        .from = from,
+        .to = to,
+        .from_code = fc,
+        .to_code = tc,
+        .at = e->cur_t,
+        .cause = e->cur_cause,
+        .features = e->cur_features,
+    };
+    e->stats.transitions++;
+    e->stats.rule_transitions++;
+    if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
 }
 
 static void features_at(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_features_t *f)
@@ -185,9 +279,11 @@ static int scratch_fit(seg_engine_t *e, const seg_cust_t *c, size_t more)
     return 0;
 }
 
-/* Evaluates customer c at instant t (its clock) and emits one transition
- * per dimension whose value changed, in dimension order. */
-static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t cause)
+/* Evaluates customer c (index idx) at instant t (its clock) and emits one
+ * transition per dimension whose value changed, built-ins first, then the
+ * user rules that `dirty` says may have changed (seg_rule.h). */
+static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, seg_cause_t cause,
+                     uint64_t dirty)
 {
     seg_features_t f;
     features_at(e, c, t, &f);
@@ -211,22 +307,39 @@ static void evaluate(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_cause_t caus
             .to = seg_dim_value_name((seg_dim_t)d, v[d]),
             .from_code = last[d],
             .to_code = v[d],
+            .dim_name = seg_dim_name((seg_dim_t)d),
             .at = t,
             .cause = cause,
             .features = &f,
         };
         last[d] = v[d];
         moved = true;
+        dirty |= SEG_RULE_DIRTY_DIM(d);
         e->stats.transitions++;
         e->stats.transitions_by_dim[d]++;
         if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
     }
     if (moved) seg_cust_set_lasts(c, last);
+    if (e->rr) {
+        seg_rule_cust_t rc;
+        unsigned char *row = rule_row(e, idx);
+        if (!row) {
+            e->rule_oom = 1;
+            return;
+        }
+        rule_cust(c, t, v, row, &rc);
+        e->cur = c;
+        e->cur_t = t;
+        e->cur_cause = cause;
+        e->cur_features = &f;
+        if (seg_rulerun_eval(e->rr, &rc, dirty, rule_changed, e) != 0) e->rule_oom = 1;
+        e->cur = NULL;
+    }
 }
 
 /* The earliest instant after c's clock at which one of its values could
  * change, or INT64_MAX if none can without a new event. */
-static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
+static int64_t next_deadline(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
     seg_winpool_t *pool = seg_store_winpool(e->store);
     int64_t best = INT64_MAX, now = c->now;
@@ -257,6 +370,15 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
                     e->cfg.dissatisfied.window;
         if (d < best) best = d;
     }
+    if (e->rr) {
+        unsigned char *row = rule_row(e, idx);
+        if (row) {
+            seg_rule_cust_t rc;
+            rule_cust(c, now, NULL, row, &rc);
+            int64_t d = seg_rulerun_next(e->rr, &rc);
+            if (d < best) best = d;
+        }
+    }
     return best;
 }
 
@@ -270,7 +392,7 @@ static int64_t next_deadline(seg_engine_t *e, seg_cust_t *c)
  * always moves the timer, so it is never later than the truth. */
 static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
-    int64_t d = next_deadline(e, c);
+    int64_t d = next_deadline(e, idx, c);
     if (d < seg_timer_when(e->timers, idx)) return seg_timer_set(e->timers, idx, d);
     return 0;
 }
@@ -370,9 +492,17 @@ static int remember_removed(seg_engine_t *e, const char *id, size_t len, uint32_
     return 0;
 }
 
+/* Releases customer idx's rule state, if the rules keep any. */
+static void free_rule_row(seg_engine_t *e, uint32_t idx)
+{
+    unsigned char *row = e->rows ? seg_rows_peek(e->rows, idx) : NULL;
+    if (row) seg_rulerun_row_free(e->rr, row);
+}
+
 static int remove_customer(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
     int rc = remember_removed(e, c->id, c->id_len, c->seq);
+    free_rule_row(e, idx);
     if (seg_engine_grave_put(e, seg_store_hash(c->id, c->id_len), c->seq) != 0) rc = -1;
     seg_timer_clear(e->timers, idx);
     seg_store_delete(e->store, idx);
@@ -385,7 +515,7 @@ static int fire(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t when)
 {
     c->now = when;
     e->stats.deadlines_fired++;
-    evaluate(e, c, when, SEG_CAUSE_TIME);
+    evaluate(e, idx, c, when, SEG_CAUSE_TIME, SEG_RULE_DIRTY_TIME);
     mark_dirty(e, idx, c);
     if (e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
         when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after) {
@@ -397,6 +527,10 @@ static int fire(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t when)
 
 static int finish(seg_engine_t *e, int rc, char *errstr, size_t errstr_size)
 {
+    if (e->rule_oom) {
+        e->rule_oom = 0;
+        rc = -1;
+    }
     if (rc != 0) {
         snprintf(errstr, errstr_size, "out of memory in the engine");
         return -1;
@@ -425,7 +559,7 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
         seg_cust_t *c = seg_store_get(e->store, idx);
         /* The entry is a lower bound (see reschedule): fire only if it is
          * the true deadline, else put the customer back at the true one. */
-        int64_t real = next_deadline(e, c);
+        int64_t real = next_deadline(e, idx, c);
         if (real > when) {
             if (real != INT64_MAX) rc = seg_timer_set(e->timers, idx, real) == 0 ? 0 : -1;
             continue;
@@ -449,7 +583,7 @@ int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
 static int fire_own(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t)
 {
     int64_t when;
-    while (seg_timer_when(e->timers, idx) <= t && (when = next_deadline(e, c)) <= t) {
+    while (seg_timer_when(e->timers, idx) <= t && (when = next_deadline(e, idx, c)) <= t) {
         bool evicting = e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
             when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after;
         if (fire(e, idx, c, when) != 0) return -1;
@@ -509,11 +643,16 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
     case SEG_EV_PROFILE:
         break;   /* only attrs, which only rules read */
     }
+    if (rc == 0 && e->rr) {
+        unsigned char *row = rule_row(e, idx);
+        rc = row ? seg_rulerun_fold(e->rr, row, ev, t) : -1;
+    }
     if (rc != 0) return finish(e, rc, errstr, errstr_size);
 
     e->stats.events_folded++;
     if (ev->ts > e->max_ts) e->max_ts = ev->ts;
-    evaluate(e, c, t, SEG_CAUSE_EVENT);
+    evaluate(e, idx, c, t, SEG_CAUSE_EVENT,
+             created ? SEG_RULE_DIRTY_ALL : seg_rule_dirty_of(ev));
     mark_dirty(e, idx, c);
     rc = reschedule(e, idx, c);
     return finish(e, rc, errstr, errstr_size);
@@ -550,7 +689,9 @@ void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out)
     *out = e->stats;
     out->customers = seg_store_count(e->store);
     out->pending_timers = seg_timer_count(e->timers);
-    out->state_bytes = seg_store_bytes(e->store) + seg_timer_bytes(e->timers);
+    out->state_bytes = seg_store_bytes(e->store) + seg_timer_bytes(e->timers) +
+                       (e->rows ? seg_rows_bytes(e->rows) : 0) +
+                       (e->rr ? seg_rulerun_bytes(e->rr) : 0);
 }
 
 /* ---- persistence access ---------------------------------------------------- */
@@ -660,6 +801,7 @@ void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len)
 {
     uint32_t idx = seg_store_find(e->store, id, len);
     if (idx == SEG_CUST_NONE) return;
+    free_rule_row(e, idx);
     seg_timer_clear(e->timers, idx);
     seg_store_delete(e->store, idx);
 }

@@ -26,19 +26,26 @@
 
 #include "config/seg_cfg.h"
 #include "event/seg_event.h"
+#include "rule/seg_rule.h"
 #include "segment/seg_dims.h"
 #include "state/seg_window.h"
 
-typedef enum { SEG_CAUSE_EVENT = 0, SEG_CAUSE_TIME = 1 } seg_cause_t;
+typedef enum { SEG_CAUSE_EVENT = 0, SEG_CAUSE_TIME = 1, SEG_CAUSE_RULE = 2 } seg_cause_t;
+
+/* A dimension number: the built-ins (seg_dim_t), then user rule i as
+ * SEG_DIM__COUNT + i. */
+#define SEG_DIM_RULE(i) ((seg_dim_t)(SEG_DIM__COUNT + (i)))
 
 typedef struct seg_transition {
     const char           *customer_id;     /* not NUL-terminated */
     size_t                customer_id_len;
     uint32_t              seq;             /* 1, 2, ... per customer */
-    seg_dim_t             dim;
+    seg_dim_t             dim;             /* >= SEG_DIM__COUNT: a user rule */
+    const char           *dim_name;        /* NUL-terminated, never NULL */
     const char           *from;            /* NULL = no previous value */
-    const char           *to;
-    uint8_t               from_code;       /* value codes of seg_dims.h */
+    const char           *to;              /* NULL = no value any more (rules only) */
+    uint8_t               from_code;       /* value codes of seg_dims.h; for a graded rule
+                                            * or membership its label code; 0 = none */
     uint8_t               to_code;
     int64_t               at;              /* epoch seconds */
     seg_cause_t           cause;
@@ -57,6 +64,7 @@ typedef struct seg_engine_stats {
     uint64_t evicted;
     uint64_t transitions;
     uint64_t transitions_by_dim[SEG_DIM__COUNT];
+    uint64_t rule_transitions;     /* all user rules together */
     uint32_t customers;
     size_t   pending_timers;
     size_t   state_bytes;          /* store + timers, as allocated */
@@ -91,6 +99,13 @@ seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
                              void *opaque, char *errstr, size_t errstr_size);
 /* Frees all state. NULL is a no-op. */
 void seg_engine_destroy(seg_engine_t *e);
+
+/* Runs user rules (src/rule) after the built-ins. rs is borrowed: it must
+ * outlive the engine or the next seg_engine_set_rules. For now only on an
+ * engine without customers (a fresh replay or partition); NULL or a rule
+ * set without rules runs none. Returns 0, or -1 with errstr. */
+int seg_engine_set_rules(seg_engine_t *e, const seg_ruleset_t *rs, char *errstr,
+                         size_t errstr_size);
 
 /* Fires deadlines <= ev->ts, then folds ev. Returns 0, or -1 with errstr
  * set (allocation failure, or an emit callback returned -1). */

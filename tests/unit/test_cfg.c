@@ -856,7 +856,7 @@ static const seg_cfg_key_t tkeys[] = {
                          "zero allowed"),
 };
 static const seg_cfg_schema_t tschema = {
-    tkeys, sizeof tkeys / sizeof tkeys[0], sizeof(tcfg_t), offsetof(tcfg_t, origin),
+    tkeys, sizeof tkeys / sizeof tkeys[0], sizeof(tcfg_t), offsetof(tcfg_t, origin), NULL,
 };
 
 static int tload(tcfg_t *t, const char *yaml, char *err, size_t sz)
@@ -1066,7 +1066,7 @@ static void test_schema_check_catches_bad_rows(void **state)
     (void)state;
     char err[512];
     typedef struct { int64_t a, b; bool f; char s[4]; seg_cfg_origins_t origin; } x_t;
-#define SCHEMA(rows) { rows, sizeof rows / sizeof rows[0], sizeof(x_t), offsetof(x_t, origin) }
+#define SCHEMA(rows) { rows, sizeof rows / sizeof rows[0], sizeof(x_t), offsetof(x_t, origin), NULL }
     static const seg_cfg_key_t dup[] = {
         SEG_CFG_KEY_INT(x_t, "a.x", a, 0, 9, "1", "d"),
         SEG_CFG_KEY_INT(x_t, "a.x", b, 0, 9, "1", "d"),
@@ -2007,7 +2007,7 @@ static void test_schema_check_strmap_rows(void **state)
     char err[512];
     typedef struct { seg_cfg_strmap_t m; seg_cfg_strlist_t l; int64_t x;
                      seg_cfg_origins_t origin; } y_t;
-#define SCHEMA(rows) { rows, sizeof rows / sizeof rows[0], sizeof(y_t), offsetof(y_t, origin) }
+#define SCHEMA(rows) { rows, sizeof rows / sizeof rows[0], sizeof(y_t), offsetof(y_t, origin), NULL }
     static const seg_cfg_key_t ok[] = {
         SEG_CFG_KEY_STRMAP(y_t, "a.m", m, "k=v;k2=v w", "d"),
     };

@@ -469,7 +469,7 @@ static void test_attrs_capture(void **state)
     seg_attr_t slots[4];
     char buf[64];
     seg_attrs_t a = j.ev.attrs;
-    assert_int_equal(seg_attrs_capture(&a, want_p, NULL, slots, 4, buf, sizeof buf), 0);
+    assert_int_equal(seg_attrs_capture(&a, want_p, NULL, 1024, slots, 4, buf, sizeof buf), 0);
     assert_int_equal(a.fmt, SEG_ATTRS_CAPTURED);
     (void)run_json(PA(",\"attrs\":{\"zzzz\":\"overwrites the tree\"}"));
     seg_event_t ev = { .attrs = a };
@@ -482,9 +482,20 @@ static void test_attrs_capture(void **state)
     j = run_json("{\"type\":\"profile\",\"customer_id\":\"c\",\"ts\":0,"
                  "\"attrs\":{\"plan\":\"pro\",\"p2\":\"long-value\"}}");
     a = j.ev.attrs;
-    assert_int_equal(seg_attrs_capture(&a, NULL, NULL, slots, 4, buf, 10), 1);
+    assert_int_equal(seg_attrs_capture(&a, NULL, NULL, 1024, slots, 4, buf, 10), 1);
     ev.attrs = a;
     attrs_are(&ev, want, 1, "cut");
+    /* a repeated key is kept once, with its last value; a long string is
+     * kept as OTHER without its bytes */
+    j = run_json("{\"type\":\"profile\",\"customer_id\":\"c\",\"ts\":0,"
+                 "\"attrs\":{\"p\":\"first\",\"q\":\"0123456789\",\"p\":\"last\"}}");
+    a = j.ev.attrs;
+    assert_int_equal(seg_attrs_capture(&a, NULL, NULL, 5, slots, 2, buf, sizeof buf), 0);
+    ev.attrs = a;
+    static const attr_want_t dedup[] = {
+        {"p", SEG_ATTR_STRING, 0, "last"}, {"q", SEG_ATTR_OTHER, 0, NULL},
+    };
+    attrs_are(&ev, dedup, 2, "dedup");
 }
 
 static void test_nulls_are_absent(void **state)

@@ -1,0 +1,601 @@
+/*
+ * seg_rule_eval: running a compiled rule set for one customer.
+ *
+ * The hot path of user rules. Per evaluation it reads the customer's row
+ * (windows, latest timestamps, attributes, values), runs each rule's flat
+ * program on a fixed stack, and stores what changed. Nothing is looked up
+ * by name and nothing is allocated once warm: features and windows are
+ * computed at most once per evaluation (a generation stamp marks what is
+ * already known), string results go to a scratch buffer sized at load for
+ * the worst case, and values are interned ids.
+ *
+ * Row layout (seg_rule_compile.c): kept windows (seg_window_t), the
+ * purchase-days window of the predictions, latest timestamps (stored as
+ * ts ^ INT64_MIN so that an all-zero row means "none"), attributes (16
+ * bytes: ts << 3 | type, then the payload), value ids (4 bytes), label
+ * codes (1 byte; a plain membership stores in = 1, out = 0). An all-zero
+ * row is a customer that has seen nothing.
+ */
+#include "rule/seg_rule_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "event/seg_decode.h"
+#include "rule/seg_rule_vpool.h"
+#include "segment/seg_dims.h"
+#include "util/seg_money.h"
+
+enum { AT_NEVER = 0, AT_NULL, AT_BOOL, AT_DEC, AT_REAL, AT_STR };
+
+struct seg_rulerun {
+    const seg_ruleset_t   *rs;
+    seg_winpool_t         *pool;
+    seg_vpool_t           *vp;
+    rval_t                *stack;        /* (n_rules + 1) * max_stack: a rule read by
+                                          * another runs above it */
+    rval_t                *feat_val, *win_val, *rule_val;
+    uint32_t              *feat_gen, *win_gen, *rule_gen;
+    uint16_t              *rule_code;    /* this evaluation's code (labels), if computed */
+    uint32_t               gen;
+    strbuf_t               sb;
+    const seg_rule_cust_t *c;
+    char                   pbuf[64];
+    char                   vbuf[STR_MAX + 64];
+};
+
+/* ---- row access ------------------------------------------------------------------- */
+
+static seg_window_t *row_win(const seg_ruleset_t *rs, unsigned char *row, unsigned s)
+{
+    return (seg_window_t *)(row + rs->win_off[s]);
+}
+
+static int64_t since_get(const seg_ruleset_t *rs, const unsigned char *row, unsigned sel, bool *has)
+{
+    int64_t v;
+    memcpy(&v, row + rs->since_off[sel], 8);
+    *has = v != 0;
+    return v ^ INT64_MIN;
+}
+
+static void since_put(const seg_ruleset_t *rs, unsigned char *row, unsigned sel, int64_t ts)
+{
+    int64_t v = ts ^ INT64_MIN;
+    memcpy(row + rs->since_off[sel], &v, 8);
+}
+
+typedef struct attr_slot {
+    int64_t tt;          /* ts << 3 | type */
+    int64_t payload;     /* dec units, double bits, bool, or a value id */
+} attr_slot_t;
+
+static attr_slot_t *attr_at(const seg_ruleset_t *rs, unsigned char *row, uint32_t k)
+{
+    return (attr_slot_t *)(row + rs->attr_off + 16 * k);
+}
+
+static uint32_t value_id(const crule_t *r, const unsigned char *row)
+{
+    uint32_t id;
+    memcpy(&id, row + r->slot_off, 4);
+    return id;
+}
+
+/* The stored label code (0: none). */
+static uint16_t stored_code(const crule_t *r, const unsigned char *row)
+{
+    uint8_t v = row[r->slot_off];
+    return r->plain_when ? (uint16_t)(v + 1) : v;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+seg_rulerun_t *seg_rulerun_new(const seg_ruleset_t *rs, seg_winpool_t *pool)
+{
+    seg_rulerun_t *rr = calloc(1, sizeof *rr);
+    if (!rr) return NULL;
+    rr->rs = rs;
+    rr->pool = pool;
+    rr->vp = seg_vpool_new();
+    uint32_t nr = rs->n_rules + 1, nf = rs->n_feats + 1, nw = rs->n_wins + 1;
+    size_t depth = (size_t)(rs->max_stack + 2) * nr;
+    rr->stack = malloc(depth * sizeof *rr->stack);
+    rr->feat_val = malloc(nf * sizeof *rr->feat_val);
+    rr->win_val = malloc(nw * sizeof *rr->win_val);
+    rr->rule_val = malloc(nr * sizeof *rr->rule_val);
+    rr->feat_gen = calloc(nf, sizeof *rr->feat_gen);
+    rr->win_gen = calloc(nw, sizeof *rr->win_gen);
+    rr->rule_gen = calloc(nr, sizeof *rr->rule_gen);
+    rr->rule_code = calloc(nr, sizeof *rr->rule_code);
+    rr->sb.cap = (size_t)(rs->n_concat + 1) * (STR_MAX + 1);
+    rr->sb.p = malloc(rr->sb.cap);
+    if (!rr->vp || !rr->stack || !rr->feat_val || !rr->win_val || !rr->rule_val ||
+        !rr->feat_gen || !rr->win_gen || !rr->rule_gen || !rr->rule_code || !rr->sb.p) {
+        seg_rulerun_destroy(rr);
+        return NULL;
+    }
+    return rr;
+}
+
+void seg_rulerun_destroy(seg_rulerun_t *rr)
+{
+    if (!rr) return;
+    seg_vpool_destroy(rr->vp);
+    free(rr->stack);
+    free(rr->feat_val);
+    free(rr->win_val);
+    free(rr->rule_val);
+    free(rr->feat_gen);
+    free(rr->win_gen);
+    free(rr->rule_gen);
+    free(rr->rule_code);
+    free(rr->sb.p);
+    free(rr);
+}
+
+const seg_ruleset_t *seg_rulerun_ruleset(const seg_rulerun_t *rr) { return rr->rs; }
+
+size_t seg_rulerun_bytes(const seg_rulerun_t *rr)
+{
+    return seg_vpool_bytes(rr->vp) + rr->sb.cap;
+}
+
+void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    if (!rs->row_bytes) return;
+    for (unsigned s = 0; s < ST__COUNT; s++)
+        if (rs->retain[s] > 0) seg_window_free(rr->pool, row_win(rs, row, s));
+    if (rs->predict_state) seg_window_free(rr->pool, (seg_window_t *)(row + rs->days_off));
+    for (uint32_t k = 0; k < rs->n_attrs; k++) {
+        attr_slot_t *a = attr_at(rs, row, k);
+        if ((a->tt & 7) == AT_STR) seg_vpool_release(rr->vp, (uint32_t)a->payload);
+    }
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        if (rs->rules[i].form == FORM_VALUE) seg_vpool_release(rr->vp, value_id(&rs->rules[i], row));
+    memset(row, 0, rs->row_bytes);
+}
+
+/* ---- folding ------------------------------------------------------------------------- */
+
+uint64_t seg_rule_dirty_of(const seg_event_t *ev)
+{
+    uint64_t d = ev->attrs.fmt != SEG_ATTRS_NONE ? DEP_ATTR : 0;
+    int s = rule_stream_of(ev->type, ev->kind);
+    if (s == ST_PURCHASE) d |= DEP_PURCHASE;
+    else if (s == ST_REFUND) d |= DEP_REFUND;
+    else if (s >= ST_VISIT) d |= DEP_CONTACT0 << (s - ST_VISIT);
+    return d;
+}
+
+static int fold_attrs(seg_rulerun_t *rr, unsigned char *row, const seg_event_t *ev)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    seg_attrs_iter_t it;
+    seg_attr_t a;
+    int rc = 0;
+    seg_attrs_iter_init(&it, &ev->attrs);
+    while (seg_attrs_iter_next(&it, &a)) {
+        if (a.type == SEG_ATTR_OTHER) continue;
+        if (a.type == SEG_ATTR_STRING && a.str_len > STR_MAX) continue;
+        for (uint32_t k = 0; k < rs->n_attrs; k++) {
+            if (rs->attr_key_len[k] != a.key_len || memcmp(rs->attr_keys[k], a.key, a.key_len))
+                continue;
+            attr_slot_t *s = attr_at(rs, row, k);
+            /* The latest ts wins; between equal ts, the one read last. */
+            if ((s->tt & 7) != AT_NEVER && (s->tt >> 3) > ev->ts) break;
+            attr_slot_t n = { 0 };
+            switch (a.type) {
+            case SEG_ATTR_NULL: n.tt = AT_NULL; break;
+            case SEG_ATTR_BOOL: n.tt = AT_BOOL; n.payload = a.b != 0; break;
+            case SEG_ATTR_NUMBER: {
+                rval_t v = rv_from_double(a.num);
+                if (v.t == RV_ABSENT) goto skip;          /* NaN/inf: ignored like OTHER */
+                if (v.t == RV_DEC) {
+                    n.tt = AT_DEC;
+                    n.payload = v.u.i;
+                } else {
+                    n.tt = AT_REAL;
+                    memcpy(&n.payload, &v.u.d, 8);
+                }
+                break;
+            }
+            default: {
+                uint32_t id = seg_vpool_intern(rr->vp, a.str, a.str_len);
+                if (!id) {
+                    rc = -1;
+                    goto skip;
+                }
+                n.tt = AT_STR;
+                n.payload = id;
+                break;
+            }
+            }
+            n.tt |= (int64_t)((uint64_t)ev->ts << 3);
+            if ((s->tt & 7) == AT_STR) seg_vpool_release(rr->vp, (uint32_t)s->payload);
+            *s = n;
+        skip:
+            break;
+        }
+    }
+    return rc;
+}
+
+int seg_rulerun_fold(seg_rulerun_t *rr, unsigned char *row, const seg_event_t *ev, int64_t t)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    if (!rs->row_bytes) return 0;
+    int rc = 0;
+    int s = rule_stream_of(ev->type, ev->kind);
+    if (s >= 0 && rs->retain[s] > 0 && ev->ts > t - rs->retain[s])
+        rc |= seg_window_insert(rr->pool, row_win(rs, row, (unsigned)s), ev->ts,
+                                ev->has_amount ? ev->amount : 0);
+    if (s >= 0 && s != ST_PURCHASE) {
+        unsigned sel = (unsigned)s;       /* streams and selectors share numbers up to SEL_CALL */
+        bool has;
+        if (rs->since_kept[sel]) {
+            int64_t cur = since_get(rs, row, sel, &has);
+            if (!has || cur < ev->ts) since_put(rs, row, sel, ev->ts);
+        }
+        if (s >= ST_VISIT && rs->since_kept[SEL_CONTACT]) {
+            int64_t cur = since_get(rs, row, SEL_CONTACT, &has);
+            if (!has || cur < ev->ts) since_put(rs, row, SEL_CONTACT, ev->ts);
+        }
+    }
+    if (rs->n_attrs && ev->attrs.fmt != SEG_ATTRS_NONE) rc |= fold_attrs(rr, row, ev);
+    return rc ? -1 : 0;
+}
+
+/* ---- features ------------------------------------------------------------------------ */
+
+static rval_t dur(int64_t s) { return (rval_t){ .t = RV_DUR, .u.i = s }; }
+
+/* Index of the first entry of w with ts > cut (entries sorted by ts). */
+static uint32_t first_after(const seg_winpool_t *pool, const seg_window_t *w, int64_t cut)
+{
+    uint32_t lo = 0, hi = w->len;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (seg_window_at(pool, w, mid).ts > cut) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+static const uint8_t sel_first[SEL__COUNT] = { ST_PURCHASE, ST_REFUND, ST_VISIT, ST_INQUIRY,
+                                               ST_COMPLAINT, ST_SUPPORT, ST_FEEDBACK, ST_CALL,
+                                               ST_VISIT };
+static const uint8_t sel_last[SEL__COUNT] = { ST_PURCHASE, ST_REFUND, ST_VISIT, ST_INQUIRY,
+                                              ST_COMPLAINT, ST_SUPPORT, ST_FEEDBACK, ST_CALL,
+                                              ST_CALL };
+
+static rval_t window_value(seg_rulerun_t *rr, uint32_t k)
+{
+    if (rr->win_gen[k] == rr->gen) return rr->win_val[k];
+    const seg_ruleset_t *rs = rr->rs;
+    const win_t *w = &rs->wins[k];
+    int64_t cut = rr->c->t - w->w, count = 0, sum = 0;
+    for (unsigned s = sel_first[w->sel]; s <= sel_last[w->sel]; s++) {
+        const seg_window_t *win = row_win(rs, rr->c->row, s);
+        uint32_t i = first_after(rr->pool, win, cut);
+        count += win->len - i;
+        if (w->sum) {
+            int64_t vals[32];
+            for (uint32_t n; i < win->len; i += n) {
+                n = seg_window_vals(rr->pool, win, i, vals, 32);
+                for (uint32_t j = 0; j < n; j++) sum += vals[j];
+            }
+        }
+    }
+    rval_t v = { .t = RV_DEC, .u.i = w->sum ? sum : count * DEC_ONE };
+    rr->win_val[k] = v;
+    rr->win_gen[k] = rr->gen;
+    return v;
+}
+
+static rval_t feature(seg_rulerun_t *rr, uint32_t k)
+{
+    if (rr->feat_gen[k] == rr->gen) return rr->feat_val[k];
+    const seg_ruleset_t *rs = rr->rs;
+    const feat_t *f = &rs->feats[k];
+    const seg_rule_cust_t *c = rr->c;
+    rval_t v = { .t = RV_ABSENT };
+    bool has;
+    switch (f->kind) {
+    case FT_RECENCY:
+        if (c->has_purchase) v = dur(c->t - c->last_purchase);
+        break;
+    case FT_AGE:
+        if (c->has_purchase) v = dur(c->t - c->first_purchase);
+        break;
+    case FT_SINCE: {
+        int64_t base = since_get(rs, c->row, f->sel, &has);
+        if (has) v = dur(c->t - base);
+        break;
+    }
+    default:
+        break;   /* predictions: issue 11 */
+    }
+    rr->feat_val[k] = v;
+    rr->feat_gen[k] = rr->gen;
+    return v;
+}
+
+static rval_t attr_value(seg_rulerun_t *rr, uint32_t k)
+{
+    const attr_slot_t *a = attr_at(rr->rs, rr->c->row, k);
+    switch (a->tt & 7) {
+    case AT_BOOL: return (rval_t){ .t = RV_BOOL, .u.i = a->payload != 0 };
+    case AT_DEC:  return (rval_t){ .t = RV_DEC, .u.i = a->payload };
+    case AT_REAL: {
+        rval_t v = { .t = RV_REAL };
+        memcpy(&v.u.d, &a->payload, 8);
+        return v;
+    }
+    case AT_STR: {
+        uint32_t len;
+        const char *s = seg_vpool_get(rr->vp, (uint32_t)a->payload, &len);
+        return s ? (rval_t){ .t = RV_STR, .len = len, .u.s = s } : (rval_t){ .t = RV_ABSENT };
+    }
+    default:      return (rval_t){ .t = RV_ABSENT };
+    }
+}
+
+static rval_t str(const char *s)
+{
+    return s ? (rval_t){ .t = RV_STR, .len = (uint32_t)strlen(s), .u.s = s }
+             : (rval_t){ .t = RV_ABSENT };
+}
+
+static int compute_rule(seg_rulerun_t *rr, uint32_t i, rval_t *stack);
+
+/* Rule i's value in this evaluation: computed already, else (its inputs
+ * did not change) its stored label, or for a computed rule its value
+ * recomputed (the stored text has lost the number's type). */
+static rval_t rule_value(seg_rulerun_t *rr, uint32_t i, rval_t *stack, uint16_t *code)
+{
+    const crule_t *r = &rr->rs->rules[i];
+    if (rr->rule_gen[i] != rr->gen) {
+        if (r->form != FORM_VALUE) {
+            rr->rule_code[i] = stored_code(r, rr->c->row);
+            rr->rule_val[i] = str(rr->rule_code[i] ? r->labels[rr->rule_code[i]] : NULL);
+            rr->rule_gen[i] = rr->gen;
+        } else {
+            compute_rule(rr, i, stack);
+        }
+    }
+    if (code) *code = rr->rule_code[i];
+    return rr->rule_val[i];
+}
+
+/* ---- the machine ------------------------------------------------------------------- */
+
+static rval_t run(seg_rulerun_t *rr, uint32_t pc, rval_t *stack)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    const rop_t *code = rs->code;
+    rval_t *sp = stack;          /* next free slot */
+    for (;; pc++) {
+        const rop_t *op = &code[pc];
+        switch (op->op) {
+        case OP_K:    *sp++ = rs->consts[op->a]; break;
+        case OP_WIN:  *sp++ = window_value(rr, op->a); break;
+        case OP_FEAT: *sp++ = feature(rr, op->a); break;
+        case OP_ATTR: *sp++ = attr_value(rr, op->a); break;
+        case OP_DIM:
+            *sp++ = str(seg_dim_value_name((seg_dim_t)op->a, rr->c->dims[op->a]));
+            break;
+        case OP_RULE:
+            *sp = rule_value(rr, op->a, sp + 1, NULL);
+            sp++;
+            break;
+        case OP_CODE_IN: {
+            int hit = 0;
+            if (op->c == 0) {
+                uint8_t code_ = rr->c->dims[op->d];
+                if (seg_dim_value_name((seg_dim_t)op->d, code_))
+                    hit = 1 + (int)((rs->codesets[op->a * 4 + code_ / 64] >> (code_ % 64)) & 1);
+            } else {
+                uint16_t code_;
+                (void)rule_value(rr, op->d, sp, &code_);
+                if (code_)
+                    hit = 1 + (int)((rs->codesets[op->a * 4 + code_ / 64] >> (code_ % 64)) & 1);
+            }
+            /* hit: 0 absent (false whatever the operator), 1 not in, 2 in */
+            *sp++ = (rval_t){ .t = RV_BOOL, .u.i = hit && ((hit == 2) ^ (op->b != 0)) };
+            break;
+        }
+        case OP_NEG:  sp[-1] = rv_neg(sp[-1]); break;
+        case OP_NOT:  sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = !rv_truthy(sp[-1]) }; break;
+        case OP_BOOL: sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = rv_truthy(sp[-1]) }; break;
+        case OP_HAS:  sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = sp[-1].t != RV_ABSENT }; break;
+        case OP_ARITH:
+            sp--;
+            sp[-1] = rv_arith((int)op->a, sp[-1], sp[0], &rr->sb);
+            break;
+        case OP_CMP:
+            sp--;
+            sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = rv_compare((int)op->a, sp[-1], sp[0]) };
+            break;
+        case OP_IN: {
+            const uint32_t *l = rs->lists + rs->list_at[op->a];
+            int hit = 0;
+            for (uint32_t k = 0; k < l[0] && !hit; k++)
+                hit = rv_compare(CMP_EQ, sp[-1], rs->consts[l[1 + k]]);
+            sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = hit };
+            break;
+        }
+        case OP_TIER: {
+            const uint32_t *l = rs->lists + rs->list_at[op->a];
+            rval_t x = sp[-1];
+            if (x.t == RV_ABSENT) break;
+            int64_t n = 0;
+            int typed = 0;
+            for (uint32_t k = 0; k < l[0]; k++) {
+                rval_t bnd = rs->consts[l[1 + k]];
+                int num = (x.t == RV_DEC || x.t == RV_REAL) && (bnd.t == RV_DEC || bnd.t == RV_REAL);
+                if (num || x.t == bnd.t) typed = 1;
+                n += rv_compare(CMP_LE, bnd, x);
+            }
+            sp[-1] = typed ? (rval_t){ .t = RV_DEC, .u.i = n * DEC_ONE } : (rval_t){ .t = RV_ABSENT };
+            break;
+        }
+        case OP_JF:
+            sp--;
+            if (!rv_truthy(*sp)) pc = op->a - 1;
+            break;
+        case OP_JMP:
+            pc = op->a - 1;
+            break;
+        case OP_ANDJ:
+        case OP_ORJ: {
+            int t = rv_truthy(sp[-1]);
+            sp[-1] = (rval_t){ .t = RV_BOOL, .u.i = t };
+            if (t == (op->op == OP_ORJ)) pc = op->a - 1;
+            else sp--;
+            break;
+        }
+        default: /* OP_END */
+            return sp[-1];
+        }
+    }
+}
+
+/* Evaluates rule i into rule_val/rule_code (no storing, no reporting). */
+static int compute_rule(seg_rulerun_t *rr, uint32_t i, rval_t *stack)
+{
+    const crule_t *r = &rr->rs->rules[i];
+    uint16_t code = 0;
+    rval_t v = { .t = RV_ABSENT };
+    if (!r->where.present || rv_truthy(run(rr, r->where.start, stack))) {
+        switch (r->form) {
+        case FORM_WHEN:
+            code = rv_truthy(run(rr, r->when.start, stack)) ? 2 : 1;
+            break;
+        case FORM_CASES:
+            code = r->else_code;
+            for (uint32_t k = 0; k < r->n_cases; k++)
+                if (rv_truthy(run(rr, r->cases[k].start, stack))) {
+                    code = r->case_code[k];
+                    break;
+                }
+            break;
+        default:
+            v = run(rr, r->value.start, stack);
+            break;
+        }
+    }
+    if (r->form != FORM_VALUE) v = str(code ? r->labels[code] : NULL);
+    rr->rule_val[i] = v;
+    rr->rule_code[i] = code;
+    rr->rule_gen[i] = rr->gen;
+    return 0;
+}
+
+/* Expires what no window needs any more; memory only, results are exact
+ * either way (every window counts ts > t - W itself). */
+static void expire(seg_rulerun_t *rr, unsigned char *row, int64_t t)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    for (unsigned s = 0; s < ST__COUNT; s++)
+        if (rs->retain[s] > 0) seg_window_expire(rr->pool, row_win(rs, row, s), t - rs->retain[s]);
+}
+
+int seg_rulerun_eval(seg_rulerun_t *rr, const seg_rule_cust_t *c, uint64_t dirty,
+                     seg_rule_change_fn fn, void *opaque)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    if (!rs->n_rules) return 0;
+    if (++rr->gen == 0) {                 /* wrapped: forget every stamp */
+        memset(rr->feat_gen, 0, (rs->n_feats + 1) * sizeof *rr->feat_gen);
+        memset(rr->win_gen, 0, (rs->n_wins + 1) * sizeof *rr->win_gen);
+        memset(rr->rule_gen, 0, (rs->n_rules + 1) * sizeof *rr->rule_gen);
+        rr->gen = 1;
+    }
+    rr->c = c;
+    rr->sb.used = 0;
+    expire(rr, c->row, c->t);
+    int rc = 0;
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        const crule_t *r = &rs->rules[i];
+        if (!(r->deps & dirty) && dirty != SEG_RULE_DIRTY_ALL) continue;
+        if (rr->rule_gen[i] != rr->gen) compute_rule(rr, i, rr->stack);
+        if (r->form != FORM_VALUE) {
+            uint16_t old = stored_code(r, c->row), now = rr->rule_code[i];
+            if (old == now) continue;
+            c->row[r->slot_off] = (uint8_t)(r->plain_when ? now - 1 : now);
+            fn(opaque, i, old ? r->labels[old] : NULL, now ? r->labels[now] : NULL);
+        } else {
+            uint32_t old = value_id(r, c->row), len = 0;
+            const char *was = seg_vpool_get(rr->vp, old, &len);
+            rval_t v = rr->rule_val[i];
+            const char *s = NULL;
+            size_t n = 0;
+            if (v.t != RV_ABSENT) {
+                n = rv_print(v, rr->pbuf, &s);
+                if (n > STR_MAX) s = NULL;
+            }
+            if ((!s && !was) || (s && was && len == n && memcmp(was, s, n) == 0)) continue;
+            uint32_t id = 0;
+            if (s) {
+                id = seg_vpool_intern(rr->vp, s, (uint32_t)n);
+                if (!id) {
+                    rc = -1;
+                    continue;
+                }
+                s = seg_vpool_get(rr->vp, id, NULL);   /* NUL-terminated */
+            }
+            memcpy(c->row + r->slot_off, &id, 4);
+            fn(opaque, i, was, s);
+            seg_vpool_release(rr->vp, old);
+        }
+        dirty |= DEP_RULE(i);
+    }
+    return rc;
+}
+
+/* ---- the next instant ---------------------------------------------------------------- */
+
+int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    int64_t best = INT64_MAX, now = c->t;
+    for (uint32_t i = 0; i < rs->n_tbases; i++) {
+        const tbase_t *tb = &rs->tbases[i];
+        int64_t base;
+        bool has = c->has_purchase;
+        if (tb->kind == FT_RECENCY) base = c->last_purchase;
+        else if (tb->kind == FT_AGE) base = c->first_purchase;
+        else base = since_get(rs, c->row, tb->sel, &has);
+        if (!has) continue;
+        /* offsets ascend: the first instant after now is the one */
+        uint32_t lo = 0, hi = tb->n;
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (base + tb->off[mid] > now) hi = mid;
+            else lo = mid + 1;
+        }
+        if (lo < tb->n && base + tb->off[lo] < best) best = base + tb->off[lo];
+    }
+    for (uint32_t k = 0; k < rs->n_wins; k++) {
+        const win_t *w = &rs->wins[k];
+        for (unsigned s = sel_first[w->sel]; s <= sel_last[w->sel]; s++) {
+            const seg_window_t *win = row_win(rs, c->row, s);
+            uint32_t i = first_after(rr->pool, win, now - w->w);
+            if (i < win->len) {
+                int64_t d = seg_window_at(rr->pool, win, i).ts + w->w;
+                if (d < best) best = d;
+            }
+        }
+    }
+    return best;
+}
+
+const char *seg_rulerun_value(seg_rulerun_t *rr, const unsigned char *row, uint32_t i)
+{
+    const crule_t *r = &rr->rs->rules[i];
+    if (r->form == FORM_VALUE) return seg_vpool_get(rr->vp, value_id(r, row), NULL);
+    uint16_t code = stored_code(r, row);
+    return code ? r->labels[code] : NULL;
+}
