@@ -1635,10 +1635,18 @@ static int syntax_error(loader_t *L, const yaml_parser_t *p)
         snprintf(why, sizeof why, "YAML syntax error: tab character; YAML "
                  "indentation must use spaces");
     } else if (p->context) {
+        /* "value: "R" + x": YAML reads a quoted string, then finds text
+         * where the next key should be. Rule expressions (docs/rules.md)
+         * run into this; say what to write. */
+        size_t b = off;
+        while (b > 0 && b <= L->len && (L->buf[b - 1] == ' ' || L->buf[b - 1] == '\t')) b--;
+        const char *hint = b > 0 && b <= L->len && (L->buf[b - 1] == '"' || L->buf[b - 1] == '\'')
+            ? "; a value that starts with a quote ends at its closing quote: wrap an "
+              "expression that starts with a string in parentheses, e.g. (\"R\" + x)" : "";
         snprintf(why, sizeof why, "YAML syntax error: %s (%s at line %zu, "
-                 "column %zu)", problem, p->context,
+                 "column %zu)%s", problem, p->context,
                  (size_t)p->context_mark.line + 1,
-                 (size_t)p->context_mark.column + 1);
+                 (size_t)p->context_mark.column + 1, hint);
     } else {
         snprintf(why, sizeof why, "YAML syntax error: %s", problem);
     }

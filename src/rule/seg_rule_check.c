@@ -294,8 +294,13 @@ static int vocabulary(build_t *b, const node_t *ref, const node_t *lit)
             const char *v = seg_dim_value_name((seg_dim_t)ref->idx, (uint8_t)c);
             if (v && strlen(v) == lit->v.len && memcmp(v, s, lit->v.len) == 0) return 0;
         }
-        return rule_fail(b, lit->off, "\"%.*s\" is never a value of %s", (int)(lit->v.len > 40 ? 40 : lit->v.len),
-                         s, seg_dim_name((seg_dim_t)ref->idx));
+        static const char *const vocab[SEG_DIM__COUNT] = {
+            "prospect, new, active, loyal, at_risk, silent, churned", "A, B, C, D",
+            "R1F0M0 .. R4F4M4", "out, in",
+        };
+        return rule_fail(b, lit->off, "\"%.*s\" is never a value of dimension '%s' (%s)",
+                         (int)(lit->v.len > 40 ? 40 : lit->v.len), s,
+                         seg_dim_name((seg_dim_t)ref->idx), vocab[ref->idx]);
     }
     if (ref->kind == N_RULE) {
         const crule_t *r = &b->rs->rules[ref->idx];
@@ -555,8 +560,11 @@ static int check(build_t *b, node_t **np)
         if (!cmp_types_ok(n->op, n->a->type, n->b->type)) {
             if (n->a->type == n->b->type)
                 return rule_fail(b, n->off, "conditions can only be compared with == and !=");
-            return rule_fail(b, n->off, "cannot compare %s with %s", type_name(n->a->type),
-                             type_name(n->b->type));
+            return rule_fail(b, n->off, "cannot compare %s with %s%s", type_name(n->a->type),
+                             type_name(n->b->type),
+                             (n->a->type == TY_DUR && n->b->type == TY_NUM) ||
+                             (n->a->type == TY_NUM && n->b->type == TY_DUR)
+                                 ? " (durations are written with a unit: 30d, 12h, 45s)" : "");
         }
         if (vocabulary(b, n->a, n->b) || vocabulary(b, n->b, n->a)) return -1;
         n->type = TY_BOOL;
