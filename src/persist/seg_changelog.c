@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "event/seg_decode.h"
+#include "persist/seg_rulestate.h"
 #include "persist/seg_snapshot.h"
 #include "state/seg_store.h"
 #include "util/seg_clock.h"
@@ -18,6 +19,7 @@
 static double mono(void) { return seg_clock_s(CLOCK_MONOTONIC); }
 
 typedef struct appender {
+    seg_engine_t            *e;
     seg_changelog_produce_fn produce;
     void                    *opaque;
     int32_t                  partition;
@@ -49,7 +51,7 @@ static int on_change(void *opaque, const char *id, size_t len, const seg_cust_st
     msgpack_sbuffer_clear(&a->sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &a->sb, msgpack_sbuffer_write);
-    seg_snapshot_pack_customer(&pk, st);
+    seg_snapshot_pack_customer(a->e, &pk, st);
     if (a->produce(a->opaque, a->partition, id, len, a->sb.data, a->sb.size) != 0) return -1;
     a->n++;
     return 0;
@@ -59,7 +61,7 @@ long seg_changelog_append(seg_engine_t *e, int32_t partition, int64_t next_offse
                           seg_changelog_produce_fn produce, void *opaque,
                           char *errstr, size_t errstr_size)
 {
-    appender_t a = { .produce = produce, .opaque = opaque, .partition = partition };
+    appender_t a = { .e = e, .produce = produce, .opaque = opaque, .partition = partition };
     msgpack_sbuffer_init(&a.sb);
     long rc = -1;
     if (seg_engine_drain_changes(e, on_change, &a) != 0) {
@@ -69,7 +71,10 @@ long seg_changelog_append(seg_engine_t *e, int32_t partition, int64_t next_offse
     msgpack_sbuffer_clear(&a.sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &a.sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
+    /* The rule set the records of this checkpoint were written under
+     * travels with its marker (seg_rulestate.h). */
+    msgpack_pack_map(&pk, 2 + SEG_RULESTATE_FIELDS);
+    seg_rulestate_pack(e, &pk);
     msgpack_pack_str(&pk, 6);
     msgpack_pack_str_body(&pk, "offset", 6);
     msgpack_pack_int64(&pk, next_offset);
@@ -239,6 +244,29 @@ static int parse_marker(const rd_kafka_message_t *m, int64_t *offset, int64_t *m
     return rc;
 }
 
+/* Puts e under the rule set a marker carries (seg_rulestate_apply). */
+static int marker_rules(const rd_kafka_message_t *m, seg_engine_t *e, char *errstr,
+                        size_t errstr_size)
+{
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 4096);
+    msgpack_object o;
+    size_t size, off = 0;
+    int rc = -1;
+    if (m->payload && seg_msgpack_value_size(m->payload, m->len, &size) == 1 &&
+        msgpack_unpack(m->payload, size, &off, &zone, &o) == MSGPACK_UNPACK_SUCCESS) {
+        char why[400];
+        rc = seg_rulestate_apply(e, &o, why, sizeof why);
+        if (rc != 0) snprintf(errstr, errstr_size, "changelog marker at offset %lld: %s",
+                              (long long)m->offset, why);
+    } else {
+        snprintf(errstr, errstr_size, "changelog marker at offset %lld is malformed",
+                 (long long)m->offset);
+    }
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
 /* ---- reading a partition ----------------------------------------------------- */
 
 static bool is_marker(const rd_kafka_message_t *m)
@@ -341,6 +369,9 @@ static int restore_record(void *opaque, const rd_kafka_message_t *m, char *errst
         int64_t off = 0, mts = 0;
         if (read_marker(m, c->topic, c->partition, &off, &mts, errstr, errstr_size) != 0)
             return -1;
+        /* This checkpoint's records were written under the marker's rule
+         * set: put the engine under it before reading them. */
+        if (marker_rules(m, c->e, errstr, errstr_size) != 0) return -1;
         if (apply_pending(&c->r, c->e, c->out, errstr, errstr_size) != 0) return -1;
         c->out->markers++;
         c->out->resume_offset = off;

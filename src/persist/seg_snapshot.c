@@ -25,6 +25,7 @@
 #include <zlib.h>
 
 #include "event/seg_decode.h"
+#include "persist/seg_rulestate.h"
 #include "util/seg_clock.h"
 
 #define MAGIC      "SEGDSNP1"
@@ -46,9 +47,9 @@ static void pack_str(msgpack_packer *pk, const char *s, size_t n)
     msgpack_pack_str_body(pk, s, n);
 }
 
-void seg_snapshot_pack_customer(msgpack_packer *pk, const seg_cust_state_t *st)
+void seg_snapshot_pack_customer(seg_engine_t *e, msgpack_packer *pk, const seg_cust_state_t *st)
 {
-    msgpack_pack_array(pk, 9);
+    msgpack_pack_array(pk, 10);
     pack_str(pk, st->id, st->id_len);
     msgpack_pack_int64(pk, st->now);
     msgpack_pack_int64(pk, st->first_purchase);
@@ -65,6 +66,7 @@ void seg_snapshot_pack_customer(msgpack_packer *pk, const seg_cust_state_t *st)
     msgpack_pack_array(pk, st->n_complaints);
     for (uint32_t i = 0; i < st->n_complaints; i++)
         msgpack_pack_int64(pk, st->complaints[i].ts);
+    seg_engine_pack_rule_state(e, st, pk);
 }
 
 static int get_i64(const msgpack_object *o, int64_t *v)
@@ -88,8 +90,9 @@ int seg_snapshot_unpack_customer(const msgpack_object *o, seg_cust_state_t *st,
     memset(st, 0, sizeof *st);
     const char *why = NULL;
     int64_t v;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 9) {
-        why = "a customer is not a 9-element array";
+    /* 9 elements up to version 1, 10 with the rule state */
+    if (o->type != MSGPACK_OBJECT_ARRAY || (o->via.array.size != 9 && o->via.array.size != 10)) {
+        why = "a customer is not a 9- or 10-element array";
         goto bad;
     }
     const msgpack_object *a = o->via.array.ptr;
@@ -158,6 +161,7 @@ int seg_snapshot_unpack_customer(const msgpack_object *o, seg_cust_state_t *st,
     st->n_money = (uint32_t)nm;
     st->complaints = c;
     st->n_complaints = (uint32_t)nc;
+    st->rules = o->via.array.size == 10 ? &a[9] : NULL;
     return 0;
 bad:
     snprintf(errstr, errstr_size, "%s", why);
@@ -231,9 +235,10 @@ int seg_snapshot_write(const char *dir, const char *topic, int32_t partition,
     msgpack_packer_init(&pk, &w, write_cb);
     seg_engine_stats_t st;
     seg_engine_stats(e, &st);
-    msgpack_pack_map(&pk, 7);
+    msgpack_pack_map(&pk, 7 + SEG_RULESTATE_FIELDS);
     pack_str(&pk, "v", 1);
-    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, 2);
+    seg_rulestate_pack(e, &pk);
     pack_str(&pk, "topic", 5);
     pack_str(&pk, topic, strlen(topic));
     pack_str(&pk, "partition", 9);
@@ -251,7 +256,7 @@ int seg_snapshot_write(const char *dir, const char *topic, int32_t partition,
     for (uint32_t i = 0; i < high && !w.failed; i++) {
         seg_cust_state_t cs;
         if (seg_engine_customer_get(e, i, &cs) != 0) continue;
-        seg_snapshot_pack_customer(&pk, &cs);
+        seg_snapshot_pack_customer(e, &pk, &cs);
         n++;
     }
     /* Evicted customers' last seqs, so a returning one never reuses an id. */
@@ -334,10 +339,13 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
     }
     const msgpack_object *v;
     int64_t x;
-    if (header_field(&o, "v", &v) || get_i64(v, &x) || x != 1) {
+    if (header_field(&o, "v", &v) || get_i64(v, &x) || (x != 1 && x != 2)) {
         snprintf(errstr, errstr_size, "unsupported snapshot version");
         goto out;
     }
+    /* The rule set the customers were written under, before any of them
+     * is read (their rule state is in its layout). */
+    if (seg_rulestate_apply(e, &o, errstr, errstr_size) != 0) goto out;
     if (header_field(&o, "topic", &v) || v->type != MSGPACK_OBJECT_STR ||
         v->via.str.size >= sizeof info->topic) {
         snprintf(errstr, errstr_size, "malformed header: topic");

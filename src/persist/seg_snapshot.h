@@ -11,7 +11,9 @@
  *
  * Format (docs/guarantees.md): "SEGDSNP1", u64 body length, u32 CRC-32 of
  * the body, u32 zero, then the body: a MessagePack header map followed by
- * one array per customer. Little-endian.
+ * one array per customer. Little-endian. Version 2 headers also carry the
+ * rule set the state was written under (seg_rulestate.h); a version 1 file
+ * loads as state without rules.
  *
  * The write is atomic: temp file, fsync, rename, fsync of the directory.
  * A load verifies length and checksum before it trusts a byte, and builds
@@ -64,9 +66,10 @@ int seg_snapshot_parse(const char *buf, size_t len, seg_engine_t *e,
                        seg_snapshot_info_t *info, char *errstr, size_t errstr_size);
 
 /* Encodes / decodes one customer record (also the changelog value). The
- * packer appends to sbuf. Decode returns 0 and fills st (pointing into
- * scratch storage owned by the caller's zone / arrays), or -1. */
-void seg_snapshot_pack_customer(msgpack_packer *pk, const seg_cust_state_t *st);
+ * packer appends to sbuf; e is the engine st was read from (for the rule
+ * state). Decode returns 0 and fills st (pointing into scratch storage
+ * owned by the caller's zone / arrays, st->rules at the rule state), or -1. */
+void seg_snapshot_pack_customer(seg_engine_t *e, msgpack_packer *pk, const seg_cust_state_t *st);
 int seg_snapshot_unpack_customer(const msgpack_object *o, seg_cust_state_t *st,
                                  seg_winentry_t **scratch, size_t *scratch_cap,
                                  char *errstr, size_t errstr_size);

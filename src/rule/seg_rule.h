@@ -196,8 +196,49 @@ void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row);
 /* Bytes of interned values and scratch (for the memory metric). */
 size_t seg_rulerun_bytes(const seg_rulerun_t *rr);
 
-/* Value of rule i in the row as text (NULL: none); valid until the next
- * call on rr. For lookups and reloads. */
+/* Value of rule i in the row as text (NULL: none); valid until the value
+ * leaves every row (for lookups and reloads). */
 const char *seg_rulerun_value(seg_rulerun_t *rr, const unsigned char *row, uint32_t i);
+
+/* ---- persistence and change ---------------------------------------------------------- */
+
+/* Appends the row as one MessagePack value, positional in the rule set's
+ * layout (so only a runtime of the same rule set reads it back). */
+void seg_rulerun_pack_row(seg_rulerun_t *rr, const unsigned char *row, msgpack_packer *pk);
+/* Fills a zero row from what pack_row wrote. Returns 0, or -1 with errstr
+ * (malformed, or out of memory; the row is then freed back to zero). */
+int seg_rulerun_unpack_row(seg_rulerun_t *rr, unsigned char *row, const msgpack_object *o,
+                           char *errstr, size_t errstr_size);
+
+/* Moves what old_row holds into the zero row new_row of another rule set,
+ * by name: kept windows and latest timestamps of the same selector,
+ * attributes of the same key, values of rules of the same name (a graded
+ * rule's value only if the new rule has that label). Leaves old_row zero
+ * (nothing to free). Returns 0, or -1 on allocation failure. */
+int seg_rulerun_migrate_row(seg_rulerun_t *from, unsigned char *old_row, seg_rulerun_t *to,
+                            unsigned char *new_row);
+
+/* Evaluates every rule (after a rule change) and reports each whose value
+ * differs from prev[i] (NULL: none), storing the new values: prev holds
+ * what the customer was last told, which the row may not be able to hold
+ * (a label the new rule does not have). */
+int seg_rulerun_eval_all(seg_rulerun_t *rr, const seg_rule_cust_t *c, const char *const *prev,
+                         seg_rule_change_fn fn, void *opaque);
+
+/* What a rule set keeps, for the history check of a change: windows per
+ * selector stream ("w:contact.visit"), latest timestamps ("s:refund"),
+ * attributes ("a:plan"), purchase days ("days"). keep: seconds kept
+ * (SEG_RULE_FOREVER: the whole history); need: how far back some rule
+ * reads (0: no rule reads it, only retain keeps it); rule, what: the first
+ * rule that needs it and how, for messages. */
+#define SEG_RULE_FOREVER INT64_MAX
+typedef struct seg_rule_item {
+    char    name[160];
+    int64_t keep, need;
+    char    rule[SEG_RULE_NAME_MAX + 1];
+    char    what[96];
+} seg_rule_item_t;
+/* Writes up to max items; returns how many there are. */
+uint32_t seg_ruleset_items(const seg_ruleset_t *rs, seg_rule_item_t *out, uint32_t max);
 
 #endif

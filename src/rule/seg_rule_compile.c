@@ -41,6 +41,7 @@ int rule_intern_feat(build_t *b, feat_t f)
         if (rs->feats[i].kind == f.kind && rs->feats[i].sel == f.sel && rs->feats[i].h == f.h)
             return (int)i;
     if (grow((void **)&rs->feats, &b->cap_feats, rs->n_feats + 1, sizeof f)) return -1;
+    f.rule = (int32_t)b->cur_rule;
     rs->feats[rs->n_feats] = f;
     return (int)rs->n_feats++;
 }
@@ -52,6 +53,7 @@ int rule_intern_win(build_t *b, win_t w)
         if (rs->wins[i].sel == w.sel && rs->wins[i].sum == w.sum && rs->wins[i].w == w.w)
             return (int)i;
     if (grow((void **)&rs->wins, &b->cap_wins, rs->n_wins + 1, sizeof w)) return -1;
+    w.rule = (int32_t)b->cur_rule;
     rs->wins[rs->n_wins] = w;
     return (int)rs->n_wins++;
 }
@@ -62,11 +64,13 @@ int rule_intern_attr(build_t *b, const char *key, uint32_t len)
     for (uint32_t i = 0; i < rs->n_attrs; i++)
         if (rs->attr_key_len[i] == len && memcmp(rs->attr_keys[i], key, len) == 0) return (int)i;
     /* Two arrays of one capacity: both grow from b->cap_attrs alike. */
-    uint32_t cap = b->cap_attrs, cap2 = b->cap_attrs;
+    uint32_t cap = b->cap_attrs, cap2 = b->cap_attrs, cap3 = b->cap_attrs;
     if (grow((void **)&rs->attr_keys, &cap, rs->n_attrs + 1, sizeof *rs->attr_keys) ||
-        grow((void **)&rs->attr_key_len, &cap2, rs->n_attrs + 1, sizeof(uint32_t)))
+        grow((void **)&rs->attr_key_len, &cap2, rs->n_attrs + 1, sizeof(uint32_t)) ||
+        grow((void **)&rs->attr_rule, &cap3, rs->n_attrs + 1, sizeof(int32_t)))
         return -1;
     b->cap_attrs = cap;
+    rs->attr_rule[rs->n_attrs] = b->cur_rule == UINT32_MAX ? -1 : (int32_t)b->cur_rule;
     char *k = arena_strdup(rs->arena, key, len);
     if (!k) return -1;
     rs->attr_keys[rs->n_attrs] = k;
@@ -559,6 +563,7 @@ seg_ruleset_t *seg_ruleset_build(seg_rules_def_t *def, const seg_segcfg_t *seg,
         if (compile_rule(&b, i)) goto fail;
         rs->n_rules = i + 1;   /* rules above the next one are complete */
     }
+    b.cur_rule = UINT32_MAX;   /* what follows no rule reads */
     for (uint32_t i = 0; i < def->n_retain_attrs; i++)
         if (rule_intern_attr(&b, def->retain_attrs[i], (uint32_t)strlen(def->retain_attrs[i])) < 0) {
             snprintf(errstr, errstr_size, "out of memory building the rules");
@@ -591,6 +596,7 @@ void seg_ruleset_destroy(seg_ruleset_t *rs)
     free(rs->wins);
     free(rs->attr_keys);
     free(rs->attr_key_len);
+    free(rs->attr_rule);
     arena_destroy(rs->arena);
     seg_rules_def_destroy(rs->def);
     free(rs);

@@ -26,69 +26,6 @@
 #include "segment/seg_dims.h"
 #include "util/seg_money.h"
 
-enum { AT_NEVER = 0, AT_NULL, AT_BOOL, AT_DEC, AT_REAL, AT_STR };
-
-struct seg_rulerun {
-    const seg_ruleset_t   *rs;
-    seg_winpool_t         *pool;
-    seg_vpool_t           *vp;
-    rval_t                *stack;        /* (n_rules + 1) * max_stack: a rule read by
-                                          * another runs above it */
-    rval_t                *feat_val, *win_val, *rule_val;
-    uint32_t              *feat_gen, *win_gen, *rule_gen;
-    uint16_t              *rule_code;    /* this evaluation's code (labels), if computed */
-    uint32_t               gen;
-    strbuf_t               sb;
-    const seg_rule_cust_t *c;
-    char                   pbuf[64];
-    char                   vbuf[STR_MAX + 64];
-};
-
-/* ---- row access ------------------------------------------------------------------- */
-
-static seg_window_t *row_win(const seg_ruleset_t *rs, unsigned char *row, unsigned s)
-{
-    return (seg_window_t *)(row + rs->win_off[s]);
-}
-
-static int64_t since_get(const seg_ruleset_t *rs, const unsigned char *row, unsigned sel, bool *has)
-{
-    int64_t v;
-    memcpy(&v, row + rs->since_off[sel], 8);
-    *has = v != 0;
-    return v ^ INT64_MIN;
-}
-
-static void since_put(const seg_ruleset_t *rs, unsigned char *row, unsigned sel, int64_t ts)
-{
-    int64_t v = ts ^ INT64_MIN;
-    memcpy(row + rs->since_off[sel], &v, 8);
-}
-
-typedef struct attr_slot {
-    int64_t tt;          /* ts << 3 | type */
-    int64_t payload;     /* dec units, double bits, bool, or a value id */
-} attr_slot_t;
-
-static attr_slot_t *attr_at(const seg_ruleset_t *rs, unsigned char *row, uint32_t k)
-{
-    return (attr_slot_t *)(row + rs->attr_off + 16 * k);
-}
-
-static uint32_t value_id(const crule_t *r, const unsigned char *row)
-{
-    uint32_t id;
-    memcpy(&id, row + r->slot_off, 4);
-    return id;
-}
-
-/* The stored label code (0: none). */
-static uint16_t stored_code(const crule_t *r, const unsigned char *row)
-{
-    uint8_t v = row[r->slot_off];
-    return r->plain_when ? (uint16_t)(v + 1) : v;
-}
-
 /* ---- lifecycle --------------------------------------------------------------------- */
 
 seg_rulerun_t *seg_rulerun_new(const seg_ruleset_t *rs, seg_winpool_t *pool)
@@ -598,4 +535,51 @@ const char *seg_rulerun_value(seg_rulerun_t *rr, const unsigned char *row, uint3
     if (r->form == FORM_VALUE) return seg_vpool_get(rr->vp, value_id(r, row), NULL);
     uint16_t code = stored_code(r, row);
     return code ? r->labels[code] : NULL;
+}
+
+int seg_rulerun_eval_all(seg_rulerun_t *rr, const seg_rule_cust_t *c, const char *const *prev,
+                         seg_rule_change_fn fn, void *opaque)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    if (!rs->n_rules) return 0;
+    if (++rr->gen == 0) {
+        memset(rr->feat_gen, 0, (rs->n_feats + 1) * sizeof *rr->feat_gen);
+        memset(rr->win_gen, 0, (rs->n_wins + 1) * sizeof *rr->win_gen);
+        memset(rr->rule_gen, 0, (rs->n_rules + 1) * sizeof *rr->rule_gen);
+        rr->gen = 1;
+    }
+    rr->c = c;
+    rr->sb.used = 0;
+    expire(rr, c->row, c->t);
+    int rc = 0;
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        const crule_t *r = &rs->rules[i];
+        if (rr->rule_gen[i] != rr->gen) compute_rule(rr, i, rr->stack);
+        const char *s = NULL;
+        size_t n = 0;
+        uint32_t id = 0;
+        rval_t v = rr->rule_val[i];
+        if (v.t != RV_ABSENT) {
+            n = rv_print(v, rr->pbuf, &s);
+            if (n > STR_MAX) s = NULL;
+        }
+        /* Store it, whatever the row held. */
+        if (r->form == FORM_VALUE) {
+            if (s && !(id = seg_vpool_intern(rr->vp, s, (uint32_t)n))) {
+                rc = -1;
+                continue;
+            }
+            seg_vpool_release(rr->vp, value_id(r, c->row));
+            memcpy(c->row + r->slot_off, &id, 4);
+            if (id) s = seg_vpool_get(rr->vp, id, NULL);
+        } else {
+            uint16_t code = rr->rule_code[i];
+            c->row[r->slot_off] = (uint8_t)(r->plain_when ? code - 1 : code);
+            s = code ? r->labels[code] : NULL;
+        }
+        const char *was = prev[i];
+        if ((!s && !was) || (s && was && strcmp(s, was) == 0)) continue;
+        fn(opaque, i, was, s);
+    }
+    return rc;
 }

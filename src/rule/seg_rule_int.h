@@ -219,12 +219,14 @@ typedef struct feat {
     uint8_t kind;       /* feat_kind_t */
     uint8_t sel;        /* FT_SINCE */
     int64_t h;          /* FT_EXPECTED, FT_CLV: horizon, seconds */
+    int32_t rule;       /* the first rule that reads it (messages) */
 } feat_t;
 
 typedef struct win {
     uint8_t sel;
     bool    sum;        /* else count */
     int64_t w;          /* seconds */
+    int32_t rule;       /* the first rule that reads it (messages) */
 } win_t;
 
 /* A time comparison's candidate offsets on one base (recency: last
@@ -304,6 +306,7 @@ struct seg_ruleset {
     uint32_t         n_tpreds;
     char           **attr_keys;  /* kept attributes, slot order */
     uint32_t        *attr_key_len;
+    int32_t         *attr_rule;  /* the first rule that reads each, -1: only retained */
     uint32_t         n_attrs;
     /* Row layout. */
     int64_t          retain[ST__COUNT];    /* 0: stream not kept */
@@ -321,6 +324,75 @@ struct seg_ruleset {
     arena_t         *arena;                /* constant strings, labels, names */
     uint32_t         n_concat;             /* string + in all rules */
 };
+
+/* ---- the runtime (seg_rule_eval.c, seg_rule_state.c) ------------------------- */
+
+#include "rule/seg_rule_vpool.h"
+#include <string.h>
+
+enum { AT_NEVER = 0, AT_NULL, AT_BOOL, AT_DEC, AT_REAL, AT_STR };
+
+struct seg_rulerun {
+    const seg_ruleset_t   *rs;
+    seg_winpool_t         *pool;
+    seg_vpool_t           *vp;
+    rval_t                *stack;        /* (n_rules + 1) * max_stack: a rule read by
+                                          * another runs above it */
+    rval_t                *feat_val, *win_val, *rule_val;
+    uint32_t              *feat_gen, *win_gen, *rule_gen;
+    uint16_t              *rule_code;    /* this evaluation's code (labels), if computed */
+    uint32_t               gen;
+    strbuf_t               sb;
+    const seg_rule_cust_t *c;
+    char                   pbuf[64];
+    char                   vbuf[STR_MAX + 64];
+};
+
+/* ---- row access ------------------------------------------------------------------- */
+
+static inline seg_window_t *row_win(const seg_ruleset_t *rs, unsigned char *row, unsigned s)
+{
+    return (seg_window_t *)(row + rs->win_off[s]);
+}
+
+static inline int64_t since_get(const seg_ruleset_t *rs, const unsigned char *row, unsigned sel, bool *has)
+{
+    int64_t v;
+    memcpy(&v, row + rs->since_off[sel], 8);
+    *has = v != 0;
+    return v ^ INT64_MIN;
+}
+
+static inline void since_put(const seg_ruleset_t *rs, unsigned char *row, unsigned sel, int64_t ts)
+{
+    int64_t v = ts ^ INT64_MIN;
+    memcpy(row + rs->since_off[sel], &v, 8);
+}
+
+typedef struct attr_slot {
+    int64_t tt;          /* ts << 3 | type */
+    int64_t payload;     /* dec units, double bits, bool, or a value id */
+} attr_slot_t;
+
+static inline attr_slot_t *attr_at(const seg_ruleset_t *rs, unsigned char *row, uint32_t k)
+{
+    return (attr_slot_t *)(row + rs->attr_off + 16 * k);
+}
+
+static inline uint32_t value_id(const crule_t *r, const unsigned char *row)
+{
+    uint32_t id;
+    memcpy(&id, row + r->slot_off, 4);
+    return id;
+}
+
+/* The stored label code (0: none). */
+static inline uint16_t stored_code(const crule_t *r, const unsigned char *row)
+{
+    uint8_t v = row[r->slot_off];
+    return r->plain_when ? (uint16_t)(v + 1) : v;
+}
+
 
 /* ---- steps of seg_ruleset_build (seg_rule_check.c, seg_rule_compile.c) ---- */
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "state/seg_rows.h"
+#include "util/seg_ts.h"
 #include "state/seg_store.h"
 #include "time/seg_timer.h"
 
@@ -61,8 +62,15 @@ struct seg_engine {
     /* User rules: the compiled set (borrowed), its runtime and one row of
      * rule state per customer; all NULL without rules. */
     const seg_ruleset_t *rules;
+    seg_ruleset_t *rules_owned;      /* == rules when the engine owns them */
     seg_rulerun_t *rr;
     seg_rows_t   *rows;
+    /* How far back the kept history is complete, per item (rule windows,
+     * latest timestamps, attributes, the built-ins' windows): what a
+     * change of rules may rely on (seg_engine_check_rules). */
+    seg_engine_cover_t *cover;
+    uint32_t      n_cover;
+    int64_t       time;              /* engine time: >= every customer's clock */
     /* The evaluation the rules report into (rule_changed). */
     seg_cust_t   *cur;
     int64_t       cur_t;
@@ -92,20 +100,13 @@ static void add_offset(seg_engine_t *e, int64_t off)
     e->recency_offsets[i] = off;
 }
 
-seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
-                             void *opaque, char *errstr, size_t errstr_size)
-{
-    seg_engine_t *e = calloc(1, sizeof *e);
-    if (!e) goto oom;
-    e->cfg = *cfg;
-    e->emit = emit;
-    e->opaque = opaque;
-    e->max_ts = INT64_MIN;
-    e->store = seg_store_new(errstr, errstr_size);
-    if (!e->store) goto fail;
-    e->timers = seg_timer_new();
-    if (!e->timers) goto oom;
+static int cover_switch(seg_engine_t *e, const seg_segcfg_t *seg, const seg_ruleset_t *rs);
 
+/* The built-in settings and what follows from them. */
+static void apply_segcfg(seg_engine_t *e, const seg_segcfg_t *cfg)
+{
+    e->cfg = *cfg;
+    e->n_offsets = 0;
     if (cfg->lifecycle.enabled) {
         add_offset(e, cfg->lifecycle.at_risk_after);
         add_offset(e, cfg->lifecycle.silent_after);
@@ -115,6 +116,24 @@ seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
         for (int i = 0; i < SEG_RFM_TIERS; i++) add_offset(e, cfg->rfm.recency[i]);
     e->track_money = cfg->lifecycle.enabled || cfg->value.enabled || cfg->rfm.enabled;
     e->track_complaints = cfg->dissatisfied.enabled;
+}
+
+seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
+                             void *opaque, char *errstr, size_t errstr_size)
+{
+    seg_engine_t *e = calloc(1, sizeof *e);
+    if (!e) goto oom;
+    e->emit = emit;
+    e->opaque = opaque;
+    e->max_ts = INT64_MIN;
+    e->time = INT64_MIN;
+    e->store = seg_store_new(errstr, errstr_size);
+    if (!e->store) goto fail;
+    e->timers = seg_timer_new();
+    if (!e->timers) goto oom;
+
+    apply_segcfg(e, cfg);
+    if (cover_switch(e, cfg, NULL) != 0) goto oom;   /* e->time is INT64_MIN: all complete */
     return e;
 oom:
     snprintf(errstr, errstr_size, "out of memory creating the engine");
@@ -130,6 +149,8 @@ void seg_engine_destroy(seg_engine_t *e)
      * values; both go away here, so the rows need no freeing one by one. */
     seg_rows_destroy(e->rows);
     seg_rulerun_destroy(e->rr);
+    seg_ruleset_destroy(e->rules_owned);
+    free(e->cover);
     seg_store_destroy(e->store);
     seg_timer_destroy(e->timers);
     free(e->dirty);
@@ -138,33 +159,6 @@ void seg_engine_destroy(seg_engine_t *e)
     free(e->graves);
     free(e->scratch);
     free(e);
-}
-
-int seg_engine_set_rules(seg_engine_t *e, const seg_ruleset_t *rs, char *errstr,
-                         size_t errstr_size)
-{
-    if (seg_store_count(e->store) != 0 || seg_store_high(e->store) != 0) {
-        snprintf(errstr, errstr_size, "rules can only be set on an engine without customers");
-        return -1;
-    }
-    seg_rows_destroy(e->rows);
-    seg_rulerun_destroy(e->rr);
-    e->rows = NULL;
-    e->rr = NULL;
-    e->rules = NULL;
-    if (!rs || seg_ruleset_count(rs) == 0) return 0;
-    e->rr = seg_rulerun_new(rs, seg_store_winpool(e->store));
-    if (seg_ruleset_row_bytes(rs)) e->rows = seg_rows_new(seg_ruleset_row_bytes(rs));
-    if (!e->rr || (seg_ruleset_row_bytes(rs) && !e->rows)) {
-        seg_rulerun_destroy(e->rr);
-        seg_rows_destroy(e->rows);
-        e->rr = NULL;
-        e->rows = NULL;
-        snprintf(errstr, errstr_size, "out of memory setting up the rules");
-        return -1;
-    }
-    e->rules = rs;
-    return 0;
 }
 
 /* Customer idx's rule row: never NULL when the rule set keeps state, except
@@ -545,6 +539,7 @@ static int finish(seg_engine_t *e, int rc, char *errstr, size_t errstr_size)
 
 int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_size)
 {
+    if (t > e->time) e->time = t;
     uint32_t idx;
     int64_t when;
     int rc = 0;
@@ -651,6 +646,7 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
 
     e->stats.events_folded++;
     if (ev->ts > e->max_ts) e->max_ts = ev->ts;
+    if (t > e->time) e->time = t;
     evaluate(e, idx, c, t, SEG_CAUSE_EVENT,
              created ? SEG_RULE_DIRTY_ALL : seg_rule_dirty_of(ev));
     mark_dirty(e, idx, c);
@@ -704,7 +700,7 @@ uint32_t seg_engine_customer_high(const seg_engine_t *e)
 /* Fills out from c. The pool keeps entries packed, so the windows are
  * copied into e->scratch (large enough: scratch_fit), valid until the
  * next call. */
-static void state_of(seg_engine_t *e, seg_cust_t *c, seg_cust_state_t *out)
+static void state_of(seg_engine_t *e, uint32_t idx, seg_cust_t *c, seg_cust_state_t *out)
 {
     seg_winpool_t *pool = seg_store_winpool(e->store);
     seg_winentry_t *money = NULL, *complaints = NULL;
@@ -728,6 +724,8 @@ static void state_of(seg_engine_t *e, seg_cust_t *c, seg_cust_state_t *out)
     out->n_money = c->money.len;
     out->complaints = complaints;
     out->n_complaints = c->complaints.len;
+    out->idx = idx;
+    out->rules = NULL;
 }
 
 int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out)
@@ -735,7 +733,7 @@ int seg_engine_customer_get(seg_engine_t *e, uint32_t idx, seg_cust_state_t *out
     if (idx >= seg_store_high(e->store)) return -1;
     seg_cust_t *c = seg_store_get(e->store, idx);
     if (c->id_len == 0) return -1;
-    state_of(e, c, out);
+    state_of(e, idx, c, out);
     return 0;
 }
 
@@ -778,6 +776,25 @@ int seg_engine_customer_put(seg_engine_t *e, const seg_cust_state_t *in,
     for (uint32_t i = 0; i < in->n_complaints; i++)
         if (seg_window_insert(pool, &c->complaints, in->complaints[i].ts, 0) != 0) goto oom;
     if (scratch_fit(e, c, 0) != 0) goto oom;
+    if (e->rr) {
+        unsigned char *row = rule_row(e, idx);
+        if (!row) goto oom;
+        seg_rulerun_row_free(e->rr, row);
+        const msgpack_object *o = in->rules;
+        uint64_t h = 0;
+        if (o && o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 2 &&
+            o->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            h = o->via.array.ptr[0].via.u64;
+        if (o && o->type != MSGPACK_OBJECT_NIL && h != seg_ruleset_hash(e->rules)) {
+            /* Written under other rules: a changelog record that a later
+             * checkpoint (under these rules) rewrites. Counted, not read. */
+            e->stats.foreign_rule_states++;
+        } else if (o && o->type != MSGPACK_OBJECT_NIL &&
+                   seg_rulerun_unpack_row(e->rr, row, &o->via.array.ptr[1], errstr,
+                                          errstr_size) != 0) {
+            return -1;
+        }
+    }
     if (reschedule(e, idx, c) != 0) goto oom;
     return 0;
 oom:
@@ -806,7 +823,11 @@ void seg_engine_customer_remove(seg_engine_t *e, const char *id, size_t len)
     seg_store_delete(e->store, idx);
 }
 
-void seg_engine_set_max_ts(seg_engine_t *e, int64_t t) { e->max_ts = t; }
+void seg_engine_set_max_ts(seg_engine_t *e, int64_t t)
+{
+    e->max_ts = t;
+    if (t > e->time) e->time = t;
+}
 
 void seg_engine_set_evict_after(seg_engine_t *e, int64_t after) { e->evict_after = after; }
 
@@ -840,11 +861,353 @@ int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque)
         seg_cust_t *c = seg_store_get(e->store, idx);
         if (c->id_len == 0 || !(c->flags & SEG_CUST_DIRTY)) continue;
         seg_cust_state_t st;
-        state_of(e, c, &st);
+        state_of(e, idx, c, &st);
         if (fn(opaque, c->id, c->id_len, &st, 0) != 0) break;
         c->flags &= (uint8_t)~SEG_CUST_DIRTY;
     }
     memmove(e->dirty, e->dirty + i, (e->n_dirty - i) * sizeof *e->dirty);
     e->n_dirty -= i;
     return e->n_dirty ? -1 : 0;
+}
+
+/* ---- changing rules ------------------------------------------------------------- */
+
+#define MAX_ITEMS 1024
+
+/* What the built-ins keep: their windows, as cover items. */
+static uint32_t builtin_items(const seg_segcfg_t *seg, seg_rule_item_t *out)
+{
+    uint32_t n = 0;
+    if (seg->lifecycle.enabled || seg->value.enabled || seg->rfm.enabled) {
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "b:money");
+        out[n].keep = out[n].need = seg->window;
+        snprintf(out[n].what, sizeof out[n].what, "counts purchases and refunds (segments.window)");
+        n++;
+    }
+    if (seg->dissatisfied.enabled) {
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "b:complaints");
+        out[n].keep = out[n].need = seg->dissatisfied.window;
+        snprintf(out[n].what, sizeof out[n].what,
+                 "counts complaints (segments.dissatisfied.window)");
+        n++;
+    }
+    return n;
+}
+
+/* All items of seg + rs; *n set. NULL on allocation failure. */
+static seg_rule_item_t *items_of(const seg_segcfg_t *seg, const seg_ruleset_t *rs, uint32_t *n)
+{
+    seg_rule_item_t *it = calloc(MAX_ITEMS, sizeof *it);
+    if (!it) return NULL;
+    uint32_t k = builtin_items(seg, it);
+    if (rs) {
+        uint32_t r = seg_ruleset_items(rs, it + k, MAX_ITEMS - k);
+        k += r < MAX_ITEMS - k ? r : MAX_ITEMS - k;
+    }
+    *n = k;
+    return it;
+}
+
+static const seg_engine_cover_t *cover_find(const seg_engine_t *e, const char *name)
+{
+    for (uint32_t i = 0; i < e->n_cover; i++)
+        if (strcmp(e->cover[i].name, name) == 0) return &e->cover[i];
+    return NULL;
+}
+
+/* From when an item's history is complete now, at engine time T. */
+static int64_t cover_start(const seg_engine_t *e, const char *name)
+{
+    const seg_engine_cover_t *c = cover_find(e, name);
+    int64_t T = e->time;
+    if (!c) return T;   /* not kept: complete only from now on */
+    int64_t from = c->from;
+    if (c->keep != SEG_RULE_FOREVER && T != INT64_MIN && T - c->keep > from) from = T - c->keep;
+    return from;
+}
+
+static void fmt_span(int64_t s, char *buf, size_t size)
+{
+    if (s == SEG_RULE_FOREVER) snprintf(buf, size, "everything");
+    else if (s % 86400 == 0) snprintf(buf, size, "%lldd", (long long)(s / 86400));
+    else if (s % 3600 == 0) snprintf(buf, size, "%lldh", (long long)(s / 3600));
+    else if (s % 60 == 0) snprintf(buf, size, "%lldm", (long long)(s / 60));
+    else snprintf(buf, size, "%llds", (long long)s);
+}
+
+int seg_engine_check_rules(const seg_engine_t *e, const seg_segcfg_t *seg,
+                           const seg_ruleset_t *rs, char *errstr, size_t errstr_size)
+{
+    uint32_t n;
+    seg_rule_item_t *it = items_of(seg, rs, &n);
+    if (!it) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        if (it[i].need <= 0) continue;
+        int64_t have = cover_start(e, it[i].name);
+        int64_t want = it[i].need == SEG_RULE_FOREVER || e->time == INT64_MIN
+                           ? INT64_MIN : e->time - it[i].need;
+        if (have <= want) continue;
+        const seg_engine_cover_t *c = cover_find(e, it[i].name);
+        const char *what = it[i].name + 2;   /* "w:contact.visit" -> "contact.visit" */
+        char since[SEG_TS_BUFSZ], kept[32], need[32];
+        seg_ts_format(have, since);
+        fmt_span(c ? c->keep : 0, kept, sizeof kept);
+        fmt_span(it[i].need, need, sizeof need);
+        char who[SEG_RULE_NAME_MAX + 32];
+        if (it[i].rule[0]) snprintf(who, sizeof who, "rule '%s'", it[i].rule);
+        else snprintf(who, sizeof who, "the built-in dimensions");
+        if (!c)
+            snprintf(errstr, errstr_size, "%s %s%s%s, but segd has not kept %s (it would hold it "
+                     "only from %s on); see docs/rules.md", who, it[i].what,
+                     it[i].need == SEG_RULE_FOREVER ? "" : " over ",
+                     it[i].need == SEG_RULE_FOREVER ? "" : need, what, since);
+        else
+            snprintf(errstr, errstr_size, "%s %s%s%s, but segd holds %s only since %s (kept %s); "
+                     "see docs/rules.md", who, it[i].what,
+                     it[i].need == SEG_RULE_FOREVER ? "" : " over ",
+                     it[i].need == SEG_RULE_FOREVER ? "" : need, what, since, kept);
+        rc = -1;
+    }
+    free(it);
+    return rc;
+}
+
+/* The cover after switching to seg + rs at engine time. */
+static int cover_switch(seg_engine_t *e, const seg_segcfg_t *seg, const seg_ruleset_t *rs)
+{
+    uint32_t n;
+    seg_rule_item_t *it = items_of(seg, rs, &n);
+    seg_engine_cover_t *c = calloc(n ? n : 1, sizeof *c);
+    if (!it || !c) {
+        free(it);
+        free(c);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(c[i].name, sizeof c[i].name, "%s", it[i].name);
+        c[i].from = cover_start(e, it[i].name);
+        c[i].keep = it[i].keep;
+    }
+    free(e->cover);
+    e->cover = c;
+    e->n_cover = n;
+    free(it);
+    return 0;
+}
+
+uint32_t seg_engine_cover(const seg_engine_t *e, const seg_engine_cover_t **out)
+{
+    *out = e->cover;
+    return e->n_cover;
+}
+
+int seg_engine_set_cover(seg_engine_t *e, const seg_engine_cover_t *c, uint32_t n)
+{
+    seg_engine_cover_t *nc = calloc(n ? n : 1, sizeof *nc);
+    if (!nc) return -1;
+    memcpy(nc, c, n * sizeof *nc);
+    free(e->cover);
+    e->cover = nc;
+    e->n_cover = n;
+    return 0;
+}
+
+int64_t seg_engine_time(const seg_engine_t *e) { return e->time; }
+void seg_engine_set_time(seg_engine_t *e, int64_t t) { e->time = t; }
+const seg_ruleset_t *seg_engine_rules(const seg_engine_t *e) { return e->rules; }
+const seg_segcfg_t *seg_engine_segcfg(const seg_engine_t *e) { return &e->cfg; }
+
+static void emit_change(seg_engine_t *e, seg_cust_t *c, seg_dim_t dim, const char *name,
+                        const char *from, const char *to, uint8_t fc, uint8_t tc,
+                        const seg_features_t *f)
+{
+    seg_transition_t tr = {
+        .customer_id = c->id,
+        .customer_id_len = c->id_len,
+        .seq = ++c->seq,
+        .dim = dim,
+        .dim_name = name,
+        .from = from,
+        .to = to,
+        .from_code = fc,
+        .to_code = tc,
+        .at = c->now,
+        .cause = SEG_CAUSE_RULE,
+        .features = f,
+    };
+    e->stats.transitions++;
+    if ((unsigned)dim < SEG_DIM__COUNT) e->stats.transitions_by_dim[dim]++;
+    else e->stats.rule_transitions++;
+    if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
+}
+
+/* A customer's built-in values under the new settings, published. */
+static void reevaluate_builtins(seg_engine_t *e, seg_cust_t *c, const seg_segcfg_t *old,
+                                uint8_t v[SEG_DIM__COUNT], seg_features_t *f)
+{
+    features_at(e, c, c->now, f);
+    seg_dims_eval(&e->cfg, f, v);
+    const bool was[SEG_DIM__COUNT] = { old->lifecycle.enabled, old->value.enabled,
+                                       old->rfm.enabled, old->dissatisfied.enabled };
+    const bool on[SEG_DIM__COUNT] = { e->cfg.lifecycle.enabled, e->cfg.value.enabled,
+                                      e->cfg.rfm.enabled, e->cfg.dissatisfied.enabled };
+    uint8_t last[SEG_DIM__COUNT];
+    seg_cust_lasts(c, last);
+    for (int d = 0; d < SEG_DIM__COUNT; d++) {
+        seg_dim_t dim = (seg_dim_t)d;
+        if (on[d]) {
+            if (v[d] == last[d]) continue;
+            emit_change(e, c, dim, seg_dim_name(dim), seg_dim_value_name(dim, last[d]),
+                        seg_dim_value_name(dim, v[d]), last[d], v[d], f);
+            last[d] = v[d];
+        } else {
+            /* Switched off: a value it held is withdrawn once (the
+             * membership's "out" is its starting point, not a value). */
+            if (was[d] && last[d] != 0)
+                emit_change(e, c, dim, seg_dim_name(dim), seg_dim_value_name(dim, last[d]), NULL,
+                            last[d], 0, f);
+            last[d] = v[d] = 0;
+        }
+    }
+    seg_cust_set_lasts(c, last);
+}
+
+int seg_engine_change_rules(seg_engine_t *e, const seg_segcfg_t *seg, const seg_ruleset_t *rs,
+                            bool own, bool reevaluate, char *errstr, size_t errstr_size)
+{
+    seg_winpool_t *pool = seg_store_winpool(e->store);
+    seg_rulerun_t *nrr = NULL;
+    seg_rows_t *nrows = NULL;
+    char **prev_buf = NULL;
+    const char **prev = NULL;
+    uint32_t n_new = rs ? seg_ruleset_count(rs) : 0, n_old = e->rules ? seg_ruleset_count(e->rules) : 0;
+    bool keeps = rs && (n_new > 0 || seg_ruleset_row_bytes(rs) > 0);
+    if (keeps) {
+        nrr = seg_rulerun_new(rs, pool);
+        if (seg_ruleset_row_bytes(rs)) nrows = seg_rows_new(seg_ruleset_row_bytes(rs));
+        if (!nrr || (seg_ruleset_row_bytes(rs) && !nrows)) goto oom;
+    }
+    prev = calloc(n_new + 1, sizeof *prev);
+    prev_buf = calloc(n_old + 1, sizeof *prev_buf);
+    if (!prev || !prev_buf || cover_switch(e, seg, rs) != 0) goto oom;
+
+    seg_segcfg_t old = e->cfg;
+    int old_money = e->track_money, old_complaints = e->track_complaints;
+    apply_segcfg(e, seg);
+    const seg_ruleset_t *ors = e->rules;
+    seg_rulerun_t *orr = e->rr;
+    seg_rows_t *orows = e->rows;
+    /* From here the engine runs the new rules (rule_changed reads them). */
+    e->rules = rs;             /* kept even without rules: its hash names the settings */
+    e->rr = nrr;
+    e->rows = nrows;
+    int rc = 0;
+    uint32_t high = seg_store_high(e->store);
+    for (uint32_t idx = 0; idx < high && rc == 0; idx++) {
+        seg_cust_t *c = seg_store_get(e->store, idx);
+        if (c->id_len == 0) continue;
+        if (old_money && !e->track_money) seg_window_free(pool, &c->money);
+        if (old_complaints && !e->track_complaints) seg_window_free(pool, &c->complaints);
+        unsigned char *orow = orows ? seg_rows_peek(orows, idx) : NULL;
+        /* What the customer was told last, before the rows move. */
+        for (uint32_t i = 0; reevaluate && i < n_old; i++) {
+            const char *v = orow ? seg_rulerun_value(orr, orow, i) : NULL;
+            prev_buf[i] = v ? strdup(v) : NULL;
+            if (v && !prev_buf[i]) rc = -1;
+        }
+        unsigned char *nrow = nrr ? rule_row(e, idx) : NULL;
+        if (nrr && !nrow) rc = -1;
+        if (orow && orr && nrow && rc == 0) {
+            if (seg_rulerun_migrate_row(orr, orow, nrr, nrow) != 0) rc = -1;
+        } else if (orow && orr) {
+            seg_rulerun_row_free(orr, orow);
+        }
+        if (reevaluate && rc == 0) {
+            seg_features_t f;
+            uint8_t v[SEG_DIM__COUNT];
+            reevaluate_builtins(e, c, &old, v, &f);
+            for (uint32_t j = 0; j < n_new; j++) {
+                int i = ors ? seg_ruleset_find(ors, seg_ruleset_name(rs, j),
+                                               strlen(seg_ruleset_name(rs, j))) : -1;
+                prev[j] = i >= 0 ? prev_buf[i] : seg_ruleset_initial(rs, (uint32_t)j);
+            }
+            if (nrr && nrow) {
+                seg_rule_cust_t rc_;
+                rule_cust(c, c->now, v, nrow, &rc_);
+                e->cur = c;
+                e->cur_t = c->now;
+                e->cur_cause = SEG_CAUSE_RULE;
+                e->cur_features = &f;
+                if (seg_rulerun_eval_all(nrr, &rc_, prev, rule_changed, e) != 0) rc = -1;
+                e->cur = NULL;
+            }
+            for (uint32_t i = 0; i < n_old; i++) {
+                const char *name = seg_ruleset_name(ors, i);
+                if (rs && seg_ruleset_find(rs, name, strlen(name)) >= 0) continue;
+                const char *init = seg_ruleset_initial(ors, i);
+                if (prev_buf[i] && !(init && strcmp(init, prev_buf[i]) == 0))
+                    emit_change(e, c, SEG_DIM_RULE(i), name, prev_buf[i], NULL, 0, 0, &f);
+            }
+        }
+        for (uint32_t i = 0; reevaluate && i < n_old; i++) {
+            free(prev_buf[i]);
+            prev_buf[i] = NULL;
+        }
+        mark_dirty(e, idx, c);
+        if (rc == 0 && reschedule(e, idx, c) != 0) rc = -1;
+    }
+    seg_rulerun_destroy(orr);
+    seg_rows_destroy(orows);
+    if (e->rules_owned && e->rules_owned != rs) seg_ruleset_destroy(e->rules_owned);
+    e->rules_owned = own ? (seg_ruleset_t *)rs : NULL;
+    free(prev);
+    free(prev_buf);
+    if (rc != 0 || e->emit_failed) {
+        e->emit_failed = 0;
+        snprintf(errstr, errstr_size, rc ? "out of memory changing the rules"
+                                         : "the transition sink failed");
+        return -1;
+    }
+    return 0;
+oom:
+    seg_rulerun_destroy(nrr);
+    seg_rows_destroy(nrows);
+    free(prev);
+    free(prev_buf);
+    if (own) seg_ruleset_destroy((seg_ruleset_t *)rs);
+    snprintf(errstr, errstr_size, "out of memory changing the rules");
+    return -1;
+}
+
+int seg_engine_set_rules(seg_engine_t *e, const seg_ruleset_t *rs, char *errstr,
+                         size_t errstr_size)
+{
+    if (seg_store_count(e->store) != 0 || seg_store_high(e->store) != 0) {
+        snprintf(errstr, errstr_size, "rules can only be set on an engine without customers");
+        return -1;
+    }
+    int64_t t = e->time;
+    e->time = INT64_MIN;     /* no history yet: everything kept will be complete */
+    int rc = seg_engine_change_rules(e, &e->cfg, rs, false, false, errstr, errstr_size);
+    e->time = t;
+    for (uint32_t i = 0; i < e->n_cover; i++) e->cover[i].from = INT64_MIN;
+    return rc;
+}
+
+void seg_engine_pack_rule_state(seg_engine_t *e, const seg_cust_state_t *st, msgpack_packer *pk)
+{
+    unsigned char *row = e->rr ? rule_row(e, st->idx) : NULL;
+    if (!row) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, seg_ruleset_hash(e->rules));
+    seg_rulerun_pack_row(e->rr, row, pk);
 }

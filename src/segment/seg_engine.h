@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+#include <stdbool.h>
+
 #include "config/seg_cfg.h"
 #include "event/seg_event.h"
 #include "rule/seg_rule.h"
@@ -65,6 +68,7 @@ typedef struct seg_engine_stats {
     uint64_t transitions;
     uint64_t transitions_by_dim[SEG_DIM__COUNT];
     uint64_t rule_transitions;     /* all user rules together */
+    uint64_t foreign_rule_states;  /* restored records written under other rules (skipped) */
     uint32_t customers;
     size_t   pending_timers;
     size_t   state_bytes;          /* store + timers, as allocated */
@@ -85,6 +89,8 @@ typedef struct seg_cust_state {
     uint32_t              n_money;
     const seg_winentry_t *complaints;
     uint32_t              n_complaints;
+    uint32_t              idx;               /* get: the engine's index (rule state) */
+    const msgpack_object *rules;             /* put: packed rule state, or NULL */
 } seg_cust_state_t;
 
 /* Receives one changed customer: its state, or state == NULL when the
@@ -100,12 +106,65 @@ seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
 /* Frees all state. NULL is a no-op. */
 void seg_engine_destroy(seg_engine_t *e);
 
-/* Runs user rules (src/rule) after the built-ins. rs is borrowed: it must
- * outlive the engine or the next seg_engine_set_rules. For now only on an
- * engine without customers (a fresh replay or partition); NULL or a rule
- * set without rules runs none. Returns 0, or -1 with errstr. */
+/* ---- rules ------------------------------------------------------------------
+ * User rules (src/rule) run after the built-ins. A rule set is borrowed (it
+ * must outlive the engine or its replacement) unless handed over with own.
+ *
+ * Changing rules or built-in settings on a running engine is safe only if
+ * the engine kept the history the new ones read: a 90-day window needs 90
+ * days of events, since() and attr() the whole history. The engine knows,
+ * per item it keeps, from when its history is complete ("cover"), and
+ * seg_engine_check_rules says whether a change can be exact. */
+
+/* One kept item (a rule window "w:contact.visit", a latest timestamp
+ * "s:contact", an attribute "a:plan", purchase days "days", the built-ins'
+ * windows "b:money", "b:complaints") and how far back it is complete. */
+typedef struct seg_engine_cover {
+    char    name[160];
+    int64_t from;    /* every event with ts > from is held; INT64_MIN: all */
+    int64_t keep;    /* seconds kept; SEG_RULE_FOREVER: everything */
+} seg_engine_cover_t;
+
+/* Sets the rules of an engine without customers, whose input starts at the
+ * beginning (a replay, a partition without saved state): everything it will
+ * keep is complete. NULL: no rules. Returns 0, or -1 with errstr. */
 int seg_engine_set_rules(seg_engine_t *e, const seg_ruleset_t *rs, char *errstr,
                          size_t errstr_size);
+
+const seg_ruleset_t *seg_engine_rules(const seg_engine_t *e);
+const seg_segcfg_t *seg_engine_segcfg(const seg_engine_t *e);
+
+/* 0 if the engine holds what seg and rs read; else -1 with errstr naming
+ * the first rule, the selector and how far back it is held, e.g.
+ * "rule 'intent' counts contact.visit over 90d, but segd holds contact.visit
+ * only since 2024-03-02T00:00:00Z (kept 30d)". */
+int seg_engine_check_rules(const seg_engine_t *e, const seg_segcfg_t *seg,
+                           const seg_ruleset_t *rs, char *errstr, size_t errstr_size);
+
+/* Switches the engine to built-in settings seg and rules rs (NULL: none;
+ * own: the engine destroys rs when it is done with it, also on failure).
+ * Every customer's rule state moves to the new rules by name. With
+ * reevaluate (a live reload, or a restart under a different file), each
+ * customer is then evaluated at its own clock and every value that
+ * changed is emitted with cause "rule": built-ins first, then rules in the
+ * new order, then removed rules' "to: null" (docs/rules.md); call
+ * seg_engine_check_rules first. Without (a restore that rewrites the state
+ * next), nothing is emitted. Returns 0, or -1 with errstr. */
+int seg_engine_change_rules(seg_engine_t *e, const seg_segcfg_t *seg, const seg_ruleset_t *rs,
+                            bool own, bool reevaluate, char *errstr, size_t errstr_size);
+
+/* The cover, for persistence, and back (a restore). */
+uint32_t seg_engine_cover(const seg_engine_t *e, const seg_engine_cover_t **out);
+int seg_engine_set_cover(seg_engine_t *e, const seg_engine_cover_t *c, uint32_t n);
+
+/* Engine time: the largest instant it was evaluated at (>= every
+ * customer's clock). Persisted with the state. */
+int64_t seg_engine_time(const seg_engine_t *e);
+void seg_engine_set_time(seg_engine_t *e, int64_t t);
+
+/* A customer's rule state as one MessagePack value (nil without rules),
+ * for seg_snapshot_pack_customer. st from seg_engine_customer_get. */
+void seg_engine_pack_rule_state(seg_engine_t *e, const seg_cust_state_t *st, msgpack_packer *pk);
 
 /* Fires deadlines <= ev->ts, then folds ev. Returns 0, or -1 with errstr
  * set (allocation failure, or an emit callback returned -1). */

@@ -141,12 +141,22 @@ int seg_timer_reserve(seg_timer_t *t, uint32_t n)
 
 /* ---- side heap ------------------------------------------------------------- */
 
+/* Deadlines are ordered by instant, then by customer index: customers due
+ * in the same second fire in a fixed order (the order they first
+ * appeared), whatever order their timers were set in, so a restart from a
+ * snapshot or a different set of rules with the same instants publishes
+ * the same bytes. */
+static int before(const entry_t *a, const entry_t *b)
+{
+    return a->when < b->when || (a->when == b->when && a->idx < b->idx);
+}
+
 static void side_up(entry_t *h, size_t i)
 {
     entry_t e = h[i];
     while (i > 0) {
         size_t parent = (i - 1) / SIDE_ARITY;
-        if (h[parent].when <= e.when) break;
+        if (!before(&e, &h[parent])) break;
         h[i] = h[parent];
         i = parent;
     }
@@ -162,8 +172,8 @@ static void side_down(entry_t *h, size_t n, size_t i)
         size_t last = first + SIDE_ARITY < n ? first + SIDE_ARITY : n;
         size_t best = first;
         for (size_t c = first + 1; c < last; c++)
-            if (h[c].when < h[best].when) best = c;
-        if (h[best].when >= e.when) break;
+            if (before(&h[c], &h[best])) best = c;
+        if (!before(&h[best], &e)) break;
         h[i] = h[best];
         i = best;
     }
@@ -235,10 +245,39 @@ static int run_reserve(seg_timer_t *t, size_t n)
     return 0;
 }
 
-/* Sorts run[0..n) by when; all whens share one bucket, so the offset in
- * the bucket (BUCKET_BITS bits) is the whole key: two counting passes of
- * 6 bits, or insertion sort for a handful. Stable, so equal deadlines keep
- * their slot order. */
+static int by_idx(const void *x, const void *y)
+{
+    uint32_t a = ((const entry_t *)x)->idx, b = ((const entry_t *)y)->idx;
+    return (a > b) - (a < b);
+}
+
+/* Orders each run of equal instants by customer index (see before()). */
+static void ties_by_idx(entry_t *a, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && a[j].when == a[i].when) j++;
+        if (j - i > 16) {
+            qsort(a + i, j - i, sizeof *a, by_idx);
+        } else {
+            for (size_t k = i + 1; k < j; k++) {
+                entry_t e = a[k];
+                size_t m = k;
+                while (m > i && a[m - 1].idx > e.idx) {
+                    a[m] = a[m - 1];
+                    m--;
+                }
+                a[m] = e;
+            }
+        }
+        i = j;
+    }
+}
+
+/* Sorts run[0..n) by (when, idx); all whens share one bucket, so the
+ * offset in the bucket (BUCKET_BITS bits) is the whole instant: two
+ * counting passes of 6 bits, or insertion sort for a handful; then each
+ * run of equal instants by index. */
 static void run_sort(seg_timer_t *t, size_t n)
 {
     entry_t *a = t->run, *b = t->tmp;
@@ -246,7 +285,7 @@ static void run_sort(seg_timer_t *t, size_t n)
         for (size_t i = 1; i < n; i++) {
             entry_t e = a[i];
             size_t j = i;
-            while (j > 0 && a[j - 1].when > e.when) {
+            while (j > 0 && before(&e, &a[j - 1])) {
                 a[j] = a[j - 1];
                 j--;
             }
@@ -272,6 +311,7 @@ static void run_sort(seg_timer_t *t, size_t n)
         b = x;
     }
     /* two passes: the sorted entries are back in t->run */
+    ties_by_idx(t->run, n);
 }
 
 /* Smallest bucket holding a live key in the wheel (a full scan; only used
@@ -385,7 +425,7 @@ static const entry_t *front(seg_timer_t *t, int *from_side)
     while (t->side_n > 0 && key_of(t, t->side[0].idx) != t->side[0].when) side_pop(t);
     const entry_t *r = t->run_pos < t->run_n ? &t->run[t->run_pos] : NULL;
     const entry_t *h = t->side_n > 0 ? &t->side[0] : NULL;
-    if (h && (!r || h->when < r->when)) {
+    if (h && (!r || before(h, r))) {
         *from_side = 1;
         return h;
     }

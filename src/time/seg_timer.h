@@ -49,8 +49,8 @@ int seg_timer_set(seg_timer_t *t, uint32_t idx, int64_t when);
 void seg_timer_clear(seg_timer_t *t, uint32_t idx);
 
 /* If the earliest deadline is <= limit, removes it, stores it in *idx and
- * *when and returns 1. Otherwise returns 0. Equal deadlines come out in an
- * unspecified order (they belong to different customers). */
+ * *when and returns 1. Otherwise returns 0. Equal deadlines (different
+ * customers) come out by increasing idx, whatever order they were set in. */
 int seg_timer_pop_due(seg_timer_t *t, int64_t limit, uint32_t *idx, int64_t *when);
 
 /* Customer idx's pending deadline, or INT64_MAX if it has none. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/seg_cfg.h"
+#include "persist/seg_rulestate.h"
 #include "persist/seg_snapshot.h"
 #include "publish/seg_tjson.h"
 
@@ -204,12 +205,186 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ---- with user rules ------------------------------------------------------------- */
+
+static const char *rules_a =
+    "segments:\n  retain:\n    contact.visit: 60d\n  rules:\n"
+    "    spend:\n      when: sum(purchase, 30d) - sum(refund, 30d) >= 500\n"
+    "    contacts:\n      cases:\n        - many: count(contact, 60d) >= 3\n"
+    "        - some: count(contact.complaint, 20d) >= 1\n      else: none\n"
+    "    last_seen:\n      where: has(since(contact))\n"
+    "      value: (\"t\" + tier(since(contact), [7d, 30d, 90d]))\n"
+    "    n:\n      value: count(purchase, 60d)\n";
+/* changed: spend's threshold; contacts gains a label; n removed; visits
+ * (kept 60d by retain) counted over 45d; a rule on the built-ins */
+static const char *rules_b =
+    "segments:\n  rules:\n"
+    "    spend:\n      when: sum(purchase, 30d) - sum(refund, 30d) >= 800\n"
+    "    contacts:\n      cases:\n        - lots: count(contact, 60d) >= 6\n"
+    "        - many: count(contact, 60d) >= 3\n"
+    "        - some: count(contact.complaint, 20d) >= 1\n      else: none\n"
+    "    last_seen:\n      where: has(since(contact))\n"
+    "      value: (\"t\" + tier(since(contact), [7d, 30d, 90d]))\n"
+    "    visits:\n      when: count(contact.visit, 45d) >= 2\n"
+    "    top:\n      when: value == \"A\"\n";
+
+static seg_ruleset_t *ruleset(const char *yaml)
+{
+    char err[512];
+    seg_rules_def_t *d = seg_rules_def_load_buffer("t.yaml", yaml, strlen(yaml), err, sizeof err);
+    if (!d) fail_msg("%s", err);
+    seg_ruleset_t *rs = seg_ruleset_build(d, &cfg.seg, err, sizeof err);
+    if (!rs) fail_msg("%s", err);
+    return rs;
+}
+
+static seg_engine_t *rule_engine(out_t *o, const seg_ruleset_t *rs)
+{
+    char err[256];
+    seg_engine_t *e = engine(o);
+    assert_int_equal(seg_engine_set_rules(e, rs, err, sizeof err), 0);
+    return e;
+}
+
+#define END (1700000000 + 4000LL * 3600 * 7 + 400 * 86400LL)
+
+/* A snapshot carries the rule state and the rule set: a load under the
+ * same rules continues byte for byte like the engine that wrote it. */
+static void rules_round_trip(void **state)
+{
+    (void)state;
+    char err[256], path[512];
+    seg_ruleset_t *ra = ruleset(rules_a);
+    out_t full = { 0 }, first = { 0 }, second = { 0 };
+    seg_engine_t *a = rule_engine(&full, ra);
+    run(a, 0, 4000);
+    assert_int_equal(seg_engine_advance(a, END, err, sizeof err), 0);
+    seg_engine_destroy(a);
+    assert_non_null(strstr(full.buf, "\"dimension\":\"contacts\""));
+    assert_non_null(strstr(full.buf, "\"dimension\":\"last_seen\""));
+
+    seg_engine_t *b = rule_engine(&first, ra);
+    run(b, 0, 2000);
+    seg_snapshot_info_t wi, li;
+    assert_int_equal(seg_snapshot_write(dir, "events", 5, b, 2000, &wi, err, sizeof err), 0);
+    seg_engine_destroy(b);
+
+    seg_engine_t *c = rule_engine(&second, ra);
+    seg_snapshot_path(dir, "events", 5, path, sizeof path);
+    assert_int_equal(seg_snapshot_load(path, "events", 5, c, &li, err, sizeof err), 0);
+    int changed = -1;
+    assert_int_equal(seg_rulestate_adopt(c, &cfg.seg, ra, &changed, err, sizeof err), 0);
+    assert_int_equal(changed, 0);
+    run(c, 2000, 4000);
+    assert_int_equal(seg_engine_advance(c, END, err, sizeof err), 0);
+    seg_engine_destroy(c);
+    assert_int_equal(first.len + second.len, full.len);
+    assert_memory_equal(first.buf, full.buf, first.len);
+    assert_memory_equal(second.buf, full.buf + first.len, second.len);
+    free(full.buf); free(first.buf); free(second.buf);
+    seg_ruleset_destroy(ra);
+}
+
+/* A restart under different rules re-evaluates as a live reload does:
+ * loading a snapshot written under rules A into a configuration with rules
+ * B gives the same output as switching A -> B in memory at that point. */
+static void rules_change_on_load(void **state)
+{
+    (void)state;
+    char err[512], path[512];
+    seg_ruleset_t *ra = ruleset(rules_a), *rb = ruleset(rules_b);
+    out_t live = { 0 }, first = { 0 }, second = { 0 };
+
+    seg_engine_t *a = rule_engine(&live, ra);
+    run(a, 0, 2000);
+    size_t before = live.len;
+    assert_int_equal(seg_engine_check_rules(a, &cfg.seg, rb, err, sizeof err), 0);
+    assert_int_equal(seg_engine_change_rules(a, &cfg.seg, rb, false, true, err, sizeof err), 0);
+    run(a, 2000, 4000);
+    assert_int_equal(seg_engine_advance(a, END, err, sizeof err), 0);
+    seg_engine_destroy(a);
+    /* the reload published with cause rule: a new rule from null or out,
+     * the removed one to null, the changed label set */
+    const char *reload = live.buf + before;
+    assert_non_null(strstr(reload, "\"cause\":\"rule\""));
+    assert_non_null(strstr(reload, "\"dimension\":\"n\",\"from\":\"1\",\"to\":null"));
+    assert_non_null(strstr(reload, "\"dimension\":\"visits\",\"from\":\"out\",\"to\":\"in\""));
+    assert_null(strstr(reload, "\"dimension\":\"last_seen\",\"from\":\"t0\",\"to\":\"t0\""));
+
+    seg_engine_t *b = rule_engine(&first, ra);
+    run(b, 0, 2000);
+    seg_snapshot_info_t wi, li;
+    assert_int_equal(seg_snapshot_write(dir, "events", 6, b, 2000, &wi, err, sizeof err), 0);
+    seg_engine_destroy(b);
+    assert_int_equal(first.len, before);
+
+    seg_engine_t *c = rule_engine(&second, rb);
+    seg_snapshot_path(dir, "events", 6, path, sizeof path);
+    assert_int_equal(seg_snapshot_load(path, "events", 6, c, &li, err, sizeof err), 0);
+    int changed = -1;
+    assert_int_equal(seg_rulestate_adopt(c, &cfg.seg, rb, &changed, err, sizeof err), 0);
+    assert_int_equal(changed, 1);
+    run(c, 2000, 4000);
+    assert_int_equal(seg_engine_advance(c, END, err, sizeof err), 0);
+    seg_engine_destroy(c);
+    assert_int_equal(second.len, live.len - before);
+    assert_memory_equal(second.buf, live.buf + before, second.len);
+    free(live.buf); free(first.buf); free(second.buf);
+    seg_ruleset_destroy(ra);
+    seg_ruleset_destroy(rb);
+}
+
+/* A change that needs history the state does not hold is refused, naming
+ * the rule, the selector and how far back segd holds it. */
+static void rules_change_needs_history(void **state)
+{
+    (void)state;
+    char err[512];
+    seg_ruleset_t *ra = ruleset(rules_a);
+    seg_ruleset_t *longer = ruleset("segments:\n  rules:\n    v:\n      when: count(contact.visit, 90d) >= 1\n");
+    seg_ruleset_t *newsel = ruleset("segments:\n  rules:\n    s:\n      when: since(refund) < 30d\n");
+    seg_ruleset_t *okay = ruleset("segments:\n  rules:\n    v:\n      when: count(contact.visit, 60d) >= 1\n");
+    out_t o = { 0 };
+    seg_engine_t *a = rule_engine(&o, ra);
+    run(a, 0, 2000);
+    /* Visits are kept 60 days (retain): a 60-day window is fine, a 90-day
+     * one is not, however long the engine has run. */
+    assert_int_equal(seg_engine_check_rules(a, &cfg.seg, okay, err, sizeof err), 0);
+    assert_int_equal(seg_engine_check_rules(a, &cfg.seg, longer, err, sizeof err), -1);
+    assert_non_null(strstr(err, "rule 'v' counts contact.visit over 90d, but segd holds "
+                                "contact.visit only since "));
+    assert_non_null(strstr(err, "(kept 60d)"));
+    /* a state that holds visits only from 10 days ago */
+    seg_engine_cover_t c = { .from = seg_engine_time(a) - 10 * 86400, .keep = 60 * 86400 };
+    snprintf(c.name, sizeof c.name, "w:contact.visit");
+    const seg_engine_cover_t *all;
+    uint32_t n = seg_engine_cover(a, &all);
+    seg_engine_cover_t copy[64];
+    memcpy(copy, all, n * sizeof *copy);
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(copy[i].name, c.name) == 0) copy[i] = c;
+    assert_int_equal(seg_engine_set_cover(a, copy, n), 0);
+    assert_int_equal(seg_engine_check_rules(a, &cfg.seg, newsel, err, sizeof err), -1);
+    assert_non_null(strstr(err, "rule 's' reads since(refund), but segd has not kept refund"));
+    assert_int_equal(seg_engine_check_rules(a, &cfg.seg, okay, err, sizeof err), -1);  /* only 10 days */
+    assert_non_null(strstr(err, "(kept 60d)"));
+    seg_engine_destroy(a);
+    free(o.buf);
+    seg_ruleset_destroy(ra);
+    seg_ruleset_destroy(longer);
+    seg_ruleset_destroy(newsel);
+    seg_ruleset_destroy(okay);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_continues_identically),
         cmocka_unit_test(damaged_files_rejected),
         cmocka_unit_test(crash_before_rename_keeps_previous),
+        cmocka_unit_test(rules_round_trip),
+        cmocka_unit_test(rules_change_on_load),
+        cmocka_unit_test(rules_change_needs_history),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
