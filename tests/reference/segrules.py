@@ -49,6 +49,30 @@ Output: transitions in segd's exact JSON line format, sorted by customer id
 then seq (segd interleaves customers; compare sorted). stderr: a JSON
 summary.
 
+Readings chosen where docs/rules.md leaves room (each reported to the
+lead; gen_rules.py avoids all of them except the first):
+  * built-in candidate instants: only those of enabled built-ins (rules.md
+    "Time", item 4), per dimension; segments.md says the clock moves at
+    every built-in deadline whatever is enabled (--builtin-instants all);
+  * a time-dependent feature may appear anywhere inside has(); candidate
+    instants are collected from every comparison, tier() and window
+    wherever it is written, has() included;
+  * if() with one branch of type any has type any; an operator with an
+    any operand is accepted when some concrete type makes it valid;
+  * string + duration is a type error (the operator table), but a duration
+    reaching a concatenation through any prints as in "Printing";
+  * a computed rule of type any whose value is a boolean prints true/false;
+  * a rule reference yields the computed value itself (exact stays exact,
+    double stays double), and a computed rule's transitions compare text;
+  * 10^14 is the value (10^18 units); a literal beyond it, or with more than
+    4 decimals, is a double; "too large" is a literal that overflows a
+    double;
+  * a double result is the correctly rounded one (nearest to the exact
+    quotient/product); duration / duration is exact when it has at most 4
+    decimals; duration * double is computed in doubles and truncated;
+  * the "string it can never hold" check applies to ==, != and in only;
+  * tier(x, [...]) takes a list argument the grammar does not show.
+
 Usage:
   segrules.py [--config YAML] [--set key=value]... [--until RFC3339]
               [--brute-force] [--builtin-instants enabled|all] [INPUT|-]
@@ -977,10 +1001,13 @@ class Checker:
         if not cmp_type_ok(op, a.ty, b.ty):
             raise RuleError("cannot compare %s with %s" % (TYPE_NAMES[a.ty], TYPE_NAMES[b.ty]),
                             node.pos)
-        if g is not None and not in_has:
-            if not c.const:
-                raise RuleError("%s grows with time; compare it with a constant duration, "
-                                "use it in tier() or has()" % g_name(g.G), g.pos)
+        if g is not None and not c.const and not in_has:
+            raise RuleError("%s grows with time; compare it with a constant duration, "
+                            "use it in tier() or has()" % g_name(g.G), g.pos)
+        if g is not None and c.const and c.ty == "dur" and (a.G is None or b.G is None):
+            # Candidate instants are collected wherever such a comparison
+            # is written, inside has() too (docs/rules.md item 1 makes no
+            # exception).
             v = const_value(c)
             if v is not None:
                 s = v[1]
@@ -1010,7 +1037,7 @@ class Checker:
                                 e.pos)
             self.check_labels(x, e, "==")
         lst.ty, lst.const = "list", True
-        if x.G is not None and not in_has:
+        if x.G is not None:
             for e in lst.kids:
                 v = const_value(e)
                 if v is not None:
@@ -1058,75 +1085,100 @@ class State:
 
 
 class Ctx:
-    __slots__ = ("t", "st", "dims", "rv")
+    __slots__ = ("t", "st", "dims", "rv", "memo")
 
     def __init__(self, t, st, dims, rv):
         self.t, self.st, self.dims, self.rv = t, st, dims, rv
+        self.memo = {}
 
 
-def evaluate(node, c):
-    """The value of a checked node at context c (None: absent)."""
-    if node.folded is not None or node.op == "lit":
-        return node.val if node.op == "lit" else node.folded[0]
+def compile_node(node):
+    """A checked node as a function of the context (None: absent). Plain
+    closures, one per node: the tree walk, done once."""
+    if node.op == "lit" or node.folded is not None:
+        v = node.val if node.op == "lit" else node.folded[0]
+        return lambda c: v
     op = node.op
+    k = [compile_node(x) for x in node.kids] if op not in ("in", "call") else None
     if op == "or":
-        return ("B", truthy(evaluate(node.kids[0], c)) or truthy(evaluate(node.kids[1], c)))
+        a, b = k
+        return lambda c: ("B", truthy(a(c)) or truthy(b(c)))
     if op == "and":
-        return ("B", truthy(evaluate(node.kids[0], c)) and truthy(evaluate(node.kids[1], c)))
+        a, b = k
+        return lambda c: ("B", truthy(a(c)) and truthy(b(c)))
     if op == "not":
-        return ("B", not truthy(evaluate(node.kids[0], c)))
+        a = k[0]
+        return lambda c: ("B", not truthy(a(c)))
     if op == "cmp":
-        return ("B", compare(node.val, evaluate(node.kids[0], c), evaluate(node.kids[1], c)))
+        a, b = k
+        cop = node.val
+        return lambda c: ("B", compare(cop, a(c), b(c)))
     if op == "in":
-        x = evaluate(node.kids[0], c)
-        return ("B", any(compare("==", x, evaluate(e, c)) for e in node.kids[1].kids))
+        x = compile_node(node.kids[0])
+        items = [compile_node(e) for e in node.kids[1].kids]
+        return lambda c: ("B", any(compare("==", x(c), e(c)) for e in items))
     if op in ("+", "-", "*", "/"):
-        return arith(op, evaluate(node.kids[0], c), evaluate(node.kids[1], c), c is None)
+        a, b = k
+        return lambda c: arith(op, a(c), b(c))
     if op == "neg":
-        return negate(evaluate(node.kids[0], c))
-    if c is None:
-        raise AssertionError("not a constant: %s" % op)
+        a = k[0]
+        return lambda c: negate(a(c))
     if op == "name":
         name = node.val
         if name == "recency":
-            b = c.st.last_p
-            return None if b is None else ("D", c.t - b)
+            return lambda c: None if c.st.last_p is None else ("D", c.t - c.st.last_p)
         if name == "age":
-            b = c.st.first_p
-            return None if b is None else ("D", c.t - b)
-        if name in c.rv:
-            return c.rv[name]
-        v = c.dims.get(name)
-        return None if v is None else ("S", v)
+            return lambda c: None if c.st.first_p is None else ("D", c.t - c.st.first_p)
+
+        def named(c):
+            if name in c.rv:
+                return c.rv[name]
+            v = c.dims.get(name)
+            return None if v is None else ("S", v)
+        return named
     if op == "call":
         f = node.val[0]
-        if f == "count":
-            _, sel, w = node.val
-            lo, t = c.t - w, c.t
-            return ("N", UNIT * sum(1 for ts, _ in c.st.sel[sel] if lo < ts <= t))
-        if f == "sum":
-            _, sel, w = node.val
-            lo, t = c.t - w, c.t
-            return exact(sum(u for ts, u in c.st.sel[sel] if lo < ts <= t))
+        if f in ("count", "sum"):
+            key = node.val
+
+            def window(c):
+                v = c.memo.get(key)
+                if v is None:
+                    _, sel, w = key
+                    lo, t = c.t - w, c.t
+                    inside = [u for ts, u in c.st.sel[sel] if lo < ts <= t]
+                    v = ("N", UNIT * len(inside)) if f == "count" else exact(sum(inside))
+                    c.memo[key] = v
+                return v
+            return window
         if f == "since":
-            b = c.st.latest.get(node.val[1])
-            return None if b is None else ("D", c.t - b)
+            sel = node.val[1]
+
+            def since(c):
+                b = c.st.latest.get(sel)
+                return None if b is None else ("D", c.t - b)
+            return since
         if f == "attr":
-            return c.st.attrs.get(node.val[1])
+            key = node.val[1]
+            return lambda c: c.st.attrs.get(key)
         if f == "has":
-            return ("B", evaluate(node.kids[0], c) is not None)
+            a = compile_node(node.kids[0])
+            return lambda c: ("B", a(c) is not None)
         if f == "if":
-            cond = evaluate(node.kids[0], c)
-            return evaluate(node.kids[1] if truthy(cond) else node.kids[2], c)
+            cond, a, b = (compile_node(x) for x in node.kids)
+            return lambda c: a(c) if truthy(cond(c)) else b(c)
         if f == "tier":
-            x = evaluate(node.kids[0], c)
+            x = compile_node(node.kids[0])
             bounds = node.val[1]
-            if x is None:
-                return None
-            if (x[0] == "D") != (bounds[0][0] == "D") or x[0] in ("S", "B"):
-                return None
-            return ("N", UNIT * sum(1 for b in bounds if compare("<=", b, x)))
+            return lambda c: tier(x(c), bounds)
     raise AssertionError(op)
+
+
+def tier(x, bounds):
+    """How many bounds are <= x; absent if x is absent or of another type."""
+    if x is None or (x[0] == "D") != (bounds[0][0] == "D") or x[0] in ("S", "B"):
+        return None
+    return ("N", UNIT * sum(1 for b in bounds if compare("<=", b, x)))
 
 
 def const_value(node):
@@ -1152,11 +1204,7 @@ def evaluate_const(node):
         if f == "if":
             cond = evaluate_const(node.kids[0])
             return evaluate_const(node.kids[1] if truthy(cond) else node.kids[2])
-        x = evaluate_const(node.kids[0])
-        bounds = node.val[1]
-        if x is None or (x[0] == "D") != (bounds[0][0] == "D") or x[0] in ("S", "B"):
-            return None
-        return ("N", UNIT * sum(1 for b in bounds if compare("<=", b, x)))
+        return tier(evaluate_const(node.kids[0]), node.val[1])
     if node.op in ("lit",):
         return node.val
     kids = [evaluate_const(k) for k in node.kids] if node.op != "in" else None
@@ -1187,6 +1235,11 @@ class RuleSet:
         self.rules = rules
         self.g_offsets = sorted(set(o for r in rules for o in r.g_offsets))
         self.windows = sorted(set(w for r in rules for w in r.windows))
+        for r in rules:
+            r.fn_where = None if r.where is None else compile_node(r.where)
+            r.fn_when = None if r.when is None else compile_node(r.when)
+            r.fn_cases = [(label, compile_node(e)) for label, e in r.cases]
+            r.fn_value = None if r.value is None else compile_node(r.value)
 
 
 def node_pos(node, offset):
@@ -1489,6 +1542,7 @@ class Customer:
     def fold(self, ev):
         self.events.append(ev)
         self.st = State(self.events)
+        self.events4 = [(e[0], e[1], e[2], e[3]) for e in self.events]     # segref's form
 
     def values(self, t):
         """[(dimension, text or None)] at instant t, built-ins first."""
@@ -1496,7 +1550,7 @@ class Customer:
         out = []
         dims = {}
         if sim.builtins_on:
-            f = sim.builtin.features([(e[0], e[1], e[2], e[3]) for e in self.events], t)
+            f = sim.builtin.features(self.events4, t)
             for d, v in sim.builtin.values(f):
                 dims[d] = v
                 out.append((d, v))
@@ -1504,20 +1558,20 @@ class Customer:
         c = Ctx(t, self.st, dims, rv)
         for r in sim.ruleset.rules:
             raw = None
-            if r.where is None or truthy(evaluate(r.where, c)):
+            if r.fn_where is None or truthy(r.fn_where(c)):
                 if r.form == "membership":
-                    raw = ("S", "in" if truthy(evaluate(r.when, c)) else "out")
+                    raw = ("S", "in" if truthy(r.fn_when(c)) else "out")
                 elif r.form == "graded":
                     raw = None
-                    for label, e in r.cases:
-                        if truthy(evaluate(e, c)):
+                    for label, fn in r.fn_cases:
+                        if truthy(fn(c)):
                             raw = ("S", label)
                             break
                     else:
                         if r.else_label is not None:
                             raw = ("S", r.else_label)
                 else:
-                    raw = evaluate(r.value, c)
+                    raw = r.fn_value(c)
             rv[r.name] = raw
             out.append((r.name, None if raw is None else to_text(raw)))
         return out
@@ -1590,7 +1644,12 @@ class Sim:
             self.advance(cust, end)
 
 
+PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
+
+
 def json_str(s):
+    if PLAIN.fullmatch(s):
+        return '"%s"' % s
     return json.dumps(s, ensure_ascii=False)
 
 
