@@ -39,7 +39,7 @@
  * rule reads (keys are at most 128 bytes; longer strings than rules keep
  * are captured without their bytes), so nothing a rule needs is dropped. */
 #define ATTR_KEY_MAX 128
-#define ATTR_STR_MAX 1024
+#define ATTR_STR_MAX 1024   /* what rules keep of an attribute string (docs/rules.md) */
 
 typedef struct ahead {
     seg_event_t    ev;

@@ -15,9 +15,9 @@
 #include "segment/seg_engine.h"
 
 /* Enough for any transition: a 128-byte id escaped as \u00XX is 768 bytes,
- * twice (id and customer_id); a rule's values are at most 1024 bytes each,
- * 6144 escaped, twice; plus the fixed fields and features. */
-#define SEG_TJSON_MAX 16384
+ * twice (id and customer_id); a rule's values are at most 4096 bytes each,
+ * 24576 escaped, twice; plus the fixed fields and features. */
+#define SEG_TJSON_MAX 53248
 
 /* Writes the transition as one JSON object without a newline into buf
  * (at least SEG_TJSON_MAX bytes). With features, appends a "features"

@@ -238,6 +238,7 @@ static int resolve_name(build_t *b, node_t *n)
 /* ---- types ---------------------------------------------------------------------- */
 
 static int check(build_t *b, node_t **np);
+static int misused(build_t *b, const node_t *n);
 
 static int nargs_is(build_t *b, const node_t *n, uint32_t want, const char *what)
 {
@@ -259,8 +260,9 @@ static int positive_duration(build_t *b, node_t **np, const char *what, int64_t 
     return 0;
 }
 
-/* A list of constants whose type matches `want` (TY_ANY: any one type). */
-static int const_list(build_t *b, node_t *l, int want, const char *where)
+/* A list of constants whose type matches `want`: TY_ANY takes any one
+ * type, or any types at all with mixed (x in [...] on an attr()). */
+static int const_list(build_t *b, node_t *l, int want, const char *where, bool mixed)
 {
     int first = 0;
     for (uint32_t i = 0; i < l->nargs; i++) {
@@ -273,7 +275,7 @@ static int const_list(build_t *b, node_t *l, int want, const char *where)
         if (want != TY_ANY && t != want)
             return rule_fail(b, e->off, "%s holds %s where %s is expected", where, type_name(t),
                              type_name(want));
-        if (want == TY_ANY) {
+        if (want == TY_ANY && !mixed) {
             if (first && t != first)
                 return rule_fail(b, e->off, "the elements of %s must have one type", where);
             first = t;
@@ -361,6 +363,22 @@ static int cmp_types_ok(int op, int x, int y)
     return !(x == TY_BOOL && op != CMP_EQ && op != CMP_NE);
 }
 
+/* Whether a duration scaled by a number (a constant) is whole seconds:
+ * at run time it would be rounded toward zero, in a constant it is an
+ * error (docs/rules.md). */
+static bool whole_seconds(int op, rval_t a, rval_t b)
+{
+    if (a.t == RV_DUR && b.t == RV_DUR) return true;      /* + and - */
+    rval_t d = a.t == RV_DUR ? a : b, k = a.t == RV_DUR ? b : a;
+    if (k.t == RV_DEC) {
+        if (op == '*') return ((__int128)d.u.i * k.u.i) % DEC_ONE == 0;
+        return k.u.i != 0 && ((__int128)d.u.i * DEC_ONE) % k.u.i == 0;
+    }
+    if (k.t != RV_REAL) return true;
+    double x = op == '*' ? (double)d.u.i * k.u.d : (double)d.u.i / k.u.d;
+    return x == (double)(int64_t)x;
+}
+
 /* Folds n if every operand is a constant. */
 static int maybe_fold(build_t *b, node_t *n)
 {
@@ -382,8 +400,7 @@ static int maybe_fold(build_t *b, node_t *n)
             return rule_fail(b, n->off, "this string is longer than %d bytes", STR_MAX);
         if (v.t == RV_ABSENT && n->type == TY_DUR)
             return rule_fail(b, n->off, "this duration is out of range");
-        if (v.t == RV_DUR && n->op == '*' && n->a->v.t == RV_DUR && n->b->v.t == RV_DEC &&
-            ((__int128)n->a->v.u.i * n->b->v.u.i) % DEC_ONE != 0)
+        if (v.t == RV_DUR && !whole_seconds(n->op, n->a->v, n->b->v))
             return rule_fail(b, n->off, "this duration is not a whole number of seconds");
         break;
     case N_CMP:
@@ -467,6 +484,10 @@ static int check_call(build_t *b, node_t **np)
         if (x->type != y->type && x->type != TY_ANY && y->type != TY_ANY)
             return rule_fail(b, y->off, "if(): both values must have one type (%s and %s)",
                              type_name(x->type), type_name(y->type));
+        /* A time feature as a branch is never allowed (docs/rules.md), even
+         * when a constant condition would fold the if() away. */
+        if (x->kind == N_FEAT && x->is_time) return misused(b, x);
+        if (y->kind == N_FEAT && y->is_time) return misused(b, y);
         n->kind = N_IF;
         n->type = x->type == y->type ? x->type : TY_ANY;
         if (c->is_const) {
@@ -485,7 +506,7 @@ static int check_call(build_t *b, node_t **np)
                              type_name(x->type));
         if (l->kind != N_LIST || l->nargs == 0)
             return rule_fail(b, l->off, "tier() takes its bounds as a list, as in [90d, 180d]");
-        if (const_list(b, l, x->type == TY_ANY ? TY_ANY : x->type, "tier()'s bounds")) return -1;
+        if (const_list(b, l, x->type == TY_ANY ? TY_ANY : x->type, "tier()'s bounds", false)) return -1;
         n->kind = N_TIER;
         n->a = x;
         n->b = l;
@@ -571,7 +592,7 @@ static int check(build_t *b, node_t **np)
         return maybe_fold(b, n);
     case N_IN:
         if (check(b, &n->a)) return -1;
-        if (const_list(b, n->b, n->a->type, "the list after 'in'")) return -1;
+        if (const_list(b, n->b, n->a->type, "the list after 'in'", n->a->type == TY_ANY)) return -1;
         for (uint32_t i = 0; i < n->b->nargs; i++)
             if (vocabulary(b, n->a, n->b->args[i])) return -1;
         n->type = TY_BOOL;
@@ -651,15 +672,15 @@ static int swap_op(int op)
     }
 }
 
-/* allowed: n itself may be a time feature. anything: inside has(). */
-static int check_time(build_t *b, node_t *n, bool allowed, bool anything)
+/* allowed: n itself may be a time feature (a comparison with a constant,
+ * the first argument of tier(), the left of in, has()). */
+static int check_time(build_t *b, node_t *n, bool allowed)
 {
     if (!n) return 0;
-    if (n->kind == N_FEAT && n->is_time) return allowed || anything ? 0 : misused(b, n);
+    if (n->kind == N_FEAT && n->is_time) return allowed ? 0 : misused(b, n);
     switch (n->kind) {
     case N_CMP:
-        if (check_time(b, n->a, n->b->is_const, anything) ||
-            check_time(b, n->b, n->a->is_const, anything))
+        if (check_time(b, n->a, n->b->is_const) || check_time(b, n->b, n->a->is_const))
             return -1;
         if (n->a->kind == N_FEAT && n->a->is_time && n->b->is_const)
             return candidates(b, n->a, n->op, n->b->v);
@@ -667,25 +688,28 @@ static int check_time(build_t *b, node_t *n, bool allowed, bool anything)
             return candidates(b, n->b, swap_op(n->op), n->a->v);
         return 0;
     case N_IN:
-        if (check_time(b, n->a, true, anything)) return -1;
+        if (check_time(b, n->a, true)) return -1;
         if (n->a->kind == N_FEAT && n->a->is_time)
             for (uint32_t i = 0; i < n->b->nargs; i++)
                 if (candidates(b, n->a, CMP_EQ, n->b->args[i]->v)) return -1;
         return 0;
     case N_TIER:
-        if (check_time(b, n->a, true, anything)) return -1;
+        if (check_time(b, n->a, true)) return -1;
         if (n->a->kind == N_FEAT && n->a->is_time)
             for (uint32_t i = 0; i < n->b->nargs; i++)
                 if (candidates(b, n->a, CMP_GE, n->b->args[i]->v)) return -1;
         return 0;
     case N_HAS:
-        return check_time(b, n->a, true, true);
+        /* has(recency) asks only whether it exists, which time does not
+         * change; anything computed from it (has(1 / (recency / 1d)))
+         * could change at an instant segd does not know. */
+        return check_time(b, n->a, true);
     case N_IF:
         for (int i = 0; i < 3; i++)
-            if (check_time(b, n->args[i], false, anything)) return -1;
+            if (check_time(b, n->args[i], false)) return -1;
         return 0;
     default:
-        return check_time(b, n->a, false, anything) || check_time(b, n->b, false, anything);
+        return check_time(b, n->a, false) || check_time(b, n->b, false);
     }
 }
 
@@ -725,7 +749,7 @@ static uint64_t deps(const build_t *b, const node_t *n)
 int rule_check(build_t *b, node_t **np, uint32_t rule)
 {
     b->cur_rule = rule;
-    if (check(b, np) || check_time(b, *np, false, false)) return -1;
+    if (check(b, np) || check_time(b, *np, false)) return -1;
     b->rs->rules[rule].deps |= deps(b, *np);
     return 0;
 }

@@ -115,7 +115,7 @@ static int fold_attrs(seg_rulerun_t *rr, unsigned char *row, const seg_event_t *
     seg_attrs_iter_init(&it, &ev->attrs);
     while (seg_attrs_iter_next(&it, &a)) {
         if (a.type == SEG_ATTR_OTHER) continue;
-        if (a.type == SEG_ATTR_STRING && a.str_len > STR_MAX) continue;
+        if (a.type == SEG_ATTR_STRING && a.str_len > ATTR_MAX) continue;
         for (uint32_t k = 0; k < rs->n_attrs; k++) {
             if (rs->attr_key_len[k] != a.key_len || memcmp(rs->attr_keys[k], a.key, a.key_len))
                 continue;

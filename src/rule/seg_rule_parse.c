@@ -358,8 +358,18 @@ static node_t *primary(parser_t *p)
     case TK_NAME:
         if (next(p)) return NULL;
         if (p->tok.kind == TK_DOT) {
-            /* A selector: contact.visit */
+            /* A selector: contact.visit, one token (no spaces around the
+             * dot) */
+            if (p->tok.off != t.off + t.len) {
+                fail(p, t.off, "a selector is written without spaces, as in contact.visit");
+                return NULL;
+            }
+            uint32_t dot_end = p->tok.off + 1;
             if (next(p)) return NULL;
+            if (p->tok.kind == TK_NAME && p->tok.off != dot_end) {
+                fail(p, t.off, "a selector is written without spaces, as in contact.visit");
+                return NULL;
+            }
             if (p->tok.kind != TK_NAME) {
                 char got[64];
                 tok_text(p, &p->tok, got, sizeof got);

@@ -173,7 +173,7 @@ int seg_rulerun_unpack_row(seg_rulerun_t *rr, unsigned char *row, const msgpack_
             ts < (INT64_MIN >> 3) || ts > (INT64_MAX >> 3))
             goto bad;
         if (type == AT_STR) {
-            if (e[2].type != MSGPACK_OBJECT_STR || e[2].via.str.size > STR_MAX ||
+            if (e[2].type != MSGPACK_OBJECT_STR || e[2].via.str.size > ATTR_MAX ||
                 memchr(e[2].via.str.ptr, '\0', e[2].via.str.size))
                 goto bad;
             uint32_t id = seg_vpool_intern(rr->vp, e[2].via.str.ptr, e[2].via.str.size);

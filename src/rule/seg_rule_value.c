@@ -79,7 +79,17 @@ static rval_t num_arith(int op, rval_t a, rval_t b)
         }
         if (dec_fits(r)) return dec((int64_t)r);
     }
-inexact:;
+inexact:
+    if (a.t == RV_DEC && b.t == RV_DEC && (op == '*' || op == '/')) {
+        /* Correctly rounded: the exact result of the units, divided once
+         * (all three exact doubles below 2^53). */
+        const __int128 lim = (__int128)1 << 53;
+        __int128 x = a.u.i, y = b.u.i, p = x * y;
+        if (op == '*' && p > -lim && p < lim)
+            return real((double)p / ((double)DEC_ONE * DEC_ONE));
+        if (op == '/' && x > -lim && x < lim && y > -lim && y < lim && y != 0)
+            return real((double)x / (double)y);
+    }
     double x = as_double(&a), y = as_double(&b);
     switch (op) {
     case '+': return real(x + y);

@@ -77,6 +77,18 @@ static char *dup(const char *s, size_t n)
     return p;
 }
 
+/* libyaml counts marks in characters; the byte offset of character i. */
+static size_t byte_at(const yl_t *y, size_t chars)
+{
+    size_t b = 0, c = 0;
+    while (b < y->len && c < chars) {
+        b++;
+        while (b < y->len && ((unsigned char)y->buf[b] & 0xC0) == 0x80) b++;
+        c++;
+    }
+    return b;
+}
+
 static int text_of(yl_t *y, const yaml_node_t *n, const char *what, seg_rule_text_t *t)
 {
     if (n->type != YAML_SCALAR_NODE || is_null(n))
@@ -87,7 +99,7 @@ static int text_of(yl_t *y, const yaml_node_t *n, const char *what, seg_rule_tex
                                                     : "no value");
     size_t len;
     const char *v = scalar(n, &len);
-    size_t s = n->start_mark.index, e = n->end_mark.index;
+    size_t s = byte_at(y, n->start_mark.index), e = byte_at(y, n->end_mark.index);
     memset(t, 0, sizeof *t);
     t->line = (uint32_t)n->start_mark.line + 1;
     t->col = (uint32_t)n->start_mark.column + 1;

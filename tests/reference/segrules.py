@@ -110,6 +110,7 @@ LABEL = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
 RULE_KEYS = ("when", "cases", "value", "else", "where", "description")
 MAX_RULES = 256
 ATTR_STRING_MAX = 1024           # bytes; longer attribute strings are ignored
+VALUE_STRING_MAX = 4096          # bytes; a longer string from + has no value
 ATTR_KEY_MAX = 128               # bytes
 EXACT_MAX_UNITS = 10 ** 18       # exact numbers up to +-10^14
 ATTR_EXACT_MAX = 1e10            # attr numbers beyond are doubles (brief)
@@ -244,7 +245,10 @@ def arith(op, a, b, strict=False):
         return None
     ka, kb = a[0], b[0]
     if op == "+" and (ka == "S" or kb == "S"):
-        return ("S", to_text(a) + to_text(b))
+        text = to_text(a) + to_text(b)
+        if len(text.encode("utf-8", "surrogatepass")) > VALUE_STRING_MAX:
+            return None
+        return ("S", text)
     if ka in NUMS and kb in NUMS:
         if ka == "N" and kb == "N":
             x, y = a[1], b[1]
@@ -341,7 +345,8 @@ def attr_value(raw):
             return False, None
         return True, ("S", raw)
     if isinstance(raw, Decimal):
-        return True, attr_number(float(raw))
+        v = attr_number(float(raw))
+        return v is not None, v          # NaN or infinite: ignored
     return False, None
 
 
@@ -1472,16 +1477,18 @@ def decode(line, max_record_bytes):
                 raise Reject("bad_amount")
             if amount < 0:
                 raise Reject("negative_amount")
-        rating = obj.get("rating")
-        if rating is not None:
-            if not isinstance(rating, Decimal):
-                raise Reject("wrong_field_type")
-            if rating != rating.to_integral_value() or not 1 <= rating <= 5:
-                raise Reject("bad_rating")
-        for name in ("event_id", "currency", "channel"):
-            v = obj.get(name)
-            if v is not None and not isinstance(v, str):
-                raise Reject("wrong_field_type")
+    # events.md: only amount and kind mean nothing on a profile; the
+    # common optional fields are checked on every type.
+    rating = obj.get("rating")
+    if rating is not None:
+        if not isinstance(rating, Decimal):
+            raise Reject("wrong_field_type")
+        if rating != rating.to_integral_value() or not 1 <= rating <= 5:
+            raise Reject("bad_rating")
+    for name in ("event_id", "currency", "channel"):
+        v = obj.get(name)
+        if v is not None and not isinstance(v, str):
+            raise Reject("wrong_field_type")
     attrs = obj.get("attrs")
     if attrs is not None and not isinstance(attrs, dict):
         raise Reject("wrong_field_type")
