@@ -46,7 +46,7 @@ demo: build
 bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DSEG_BENCH=ON >/dev/null
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
-	@bench/run.sh $(BENCH_BUILD)
+	@bench/run.py $(BENCH_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)

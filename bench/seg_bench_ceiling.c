@@ -10,9 +10,9 @@
  *   msgpack: msgpack_unpacker streaming over the file, one
  *            msgpack_unpacker_next per record, as a file reader would feed it.
  * The whole file is read into memory before the clock starts, so I/O is out
- * of the measurement (replay is fed from the page cache by bench/run.sh).
+ * of the measurement (replay is fed from the page cache by bench/run.py).
  *
- * Output: one JSON object on stdout with the rate, so run.sh can read it
+ * Output: one JSON object on stdout with the rate, so bench/run.py can read it
  * without scraping. Exit codes: 0 ok, 1 I/O or memory error, 2 usage.
  */
 #include <errno.h>

@@ -22,7 +22,7 @@
  *       consumer; checks every customer came back and times both.
  *   make-state --customers N --dir D --topic T [--partition P]
  *       Writes one snapshot (next offset 0) for `segd run` to load, so
- *       bench/run.sh can measure the daemon's checkpoint pause at N
+ *       bench/run.py can measure the daemon's checkpoint pause at N
  *       customers without pushing N customers' events through the mock
  *       cluster (which keeps ~5 MB per partition).
  *

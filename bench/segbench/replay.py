@@ -1,0 +1,87 @@
+"""replay: `segd replay` throughput, NDJSON and MessagePack, at both sizes.
+
+What: events/s of `segd replay --input FILE --format F` on the generated
+data sets (data.py), output to /dev/null, the file in the page cache.
+
+Why that way: the rate alone says little on a shared 2-core machine, so at
+the base size every replay run alternates with a run of seg_bench_ceiling
+on the same file (cJSON parse-only, msgpack-c unpack-only: the libraries
+alone, no segd), and the row reports replay / ceiling. Load that drifts
+during the case hits both. At the large size the ceiling is the base-size
+replay rate of the same run: the ratio is how well state and the index
+scale from 1M to 10M customers.
+
+The large MessagePack replays are run by deadlines.py, alternating with
+its --until runs (they are its baseline); this module reports them.
+Memory (max RSS of the JSON runs) is reported by memory.py.
+"""
+
+from . import common
+
+GROUP = "replay"
+
+
+def run(b):
+    B = common.label(b.base)
+    for fmt, title in (("json", "JSON (replay vs cJSON parse-only)"),
+                       ("msgpack", "MessagePack (replay vs msgpack-c unpack-only)")):
+        d = b.files[b.base, fmt]
+        print(f"== {B} customers: {title}", flush=True)
+        common.warm(d.path)
+        for _ in range(b.repeat):
+            common.ceiling(b, f"ceiling_{fmt}_{B}", fmt, d.path)
+            common.replay(b, f"replay_{fmt}_{B}", fmt, d.path, b.base, d.events)
+    if not b.large:
+        return
+    L = common.label(b.large)
+    j, _ = b.metric(f"replay_json_{B}", "events_per_second")
+    m, _ = b.metric(f"replay_msgpack_{B}", "events_per_second")
+    if j and m:
+        # json x REPEAT_10M, msgpack x REPEAT_10M x 2 (plain and +1 day), +366 days once
+        ev = b.files[b.large, "json"].events
+        s = ev / common.median(j) * b.repeat_large + ev / common.median(m) * (2 * b.repeat_large + 1)
+        print(f"note: at the {B} rates the large cases take about {s / 60:.1f} minutes", flush=True)
+    d = b.files[b.large, "json"]
+    print(f"== {L} customers: JSON", flush=True)
+    common.warm(d.path)
+    for _ in range(b.repeat_large):
+        common.replay(b, f"replay_json_{L}", "json", d.path, b.large, d.events)
+
+
+def report(b):
+    B = common.label(b.base)
+    L = common.label(b.large) if b.large else None
+
+    # JSON at the base size vs cJSON parse-only, and at the large size vs the base rate
+    ceil, ceil_err = b.metric(f"ceiling_json_{B}", "events_per_second")
+    b.add(f"ceiling_json_{B}", f"cJSON parse-only, {B}", "events/s", ceil, ceil_err,
+          note="ceiling for replay JSON")
+    v, e = b.metric(f"replay_json_{B}", "events_per_second")
+    rj = b.add(f"replay_json_{B}", f"replay JSON, {B} customers", "events/s", v, e,
+               ceiling=common.median(ceil), ceiling_desc="cJSON parse-only, same file, same run",
+               target=">= 1.5M/s and >= 0.70x parse-only",
+               check=lambda c: c["median"] >= 1.5e6 and c["ratio"] is not None
+               and c["ratio"] >= 0.70)
+    if L:
+        v, e = b.metric(f"replay_json_{L}", "events_per_second")
+        b.add(f"replay_json_{L}", f"replay JSON, {L} customers", "events/s", v, e,
+              ceiling=rj["median"], ceiling_desc=f"replay JSON rate at {B}",
+              target=f">= 0.50x the {B} rate",
+              check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.50)
+
+    # MessagePack vs msgpack-c unpack-only
+    ceil, ceil_err = b.metric(f"ceiling_msgpack_{B}", "events_per_second")
+    b.add(f"ceiling_msgpack_{B}", f"msgpack-c unpack-only, {B}", "events/s", ceil, ceil_err,
+          note="ceiling for replay MessagePack")
+    v, e = b.metric(f"replay_msgpack_{B}", "events_per_second")
+    rm = b.add(f"replay_msgpack_{B}", f"replay MessagePack, {B} customers", "events/s", v, e,
+               ceiling=common.median(ceil),
+               ceiling_desc="msgpack-c unpack-only, same file, same run",
+               target=">= 4M/s and >= 0.60x unpack-only",
+               check=lambda c: c["median"] >= 4e6 and c["ratio"] is not None
+               and c["ratio"] >= 0.60)
+    if L:
+        v, e = b.metric(f"replay_msgpack_{L}", "events_per_second")
+        b.add(f"replay_msgpack_{L}", f"replay MessagePack, {L} customers", "events/s", v, e,
+              ceiling=rm["median"], ceiling_desc=f"replay MessagePack rate at {B}",
+              note="no target; shows the same scaling as JSON")
