@@ -1228,7 +1228,11 @@ static void tick(daemon_t *d)
             caught_up = false;
             continue;
         }
-        int64_t pos = s->next_offset >= 0 ? s->next_offset : lo;
+        /* Where this partition's state stands: the last record consumed,
+         * else the restored position (a partition restored at its end
+         * with no new input is caught up), else, with no state anywhere,
+         * the partition's start. */
+        int64_t pos = slot_offset(s) >= 0 ? slot_offset(s) : lo;
         int64_t lag = hi > pos ? hi - pos : 0;
         if (s->lag) seg_gauge_set(s->lag, lag);
         if (lag > READY_LAG) caught_up = false;
