@@ -255,7 +255,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-/* The daemon's produce path for changelog records (seg_run.c). */
+/* The daemon's produce path for changelog records (src/daemon/seg_checkpoint.c). */
 static int produce(void *opaque, int32_t partition, const void *key, size_t klen,
                    const void *value, size_t vlen)
 {

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "cmd/seg_replay.h"
-#include "cmd/seg_run.h"
 #include "config/seg_cfg.h"
+#include "daemon/seg_run.h"
 #include "rule/seg_rule.h"
 #include "util/seg_log.h"
 #include "util/seg_ts.h"

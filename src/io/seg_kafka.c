@@ -211,7 +211,7 @@ rd_kafka_conf_t *seg_kafka_producer_conf(const seg_cfg_t *cfg, const char *boots
     /* A rejected record goes to the DLQ whole, and it may be longer than
      * input.max_record_bytes (that is one reason to reject it): allow
      * four times that, so the DLQ copy is not refused by our own
-     * producer. (Longer ones are cut; see seg_run.c.) */
+     * producer. (Longer ones are cut; see src/daemon/seg_dlq_topic.c.) */
     char maxbytes[24];
     long long mb = (long long)cfg->input.max_record_bytes * 4;
     if (mb < 1000000) mb = 1000000;

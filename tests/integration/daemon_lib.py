@@ -21,16 +21,19 @@ cluster watches its parent the same way. Every wait has a deadline.
 
 import atexit
 import ctypes
+import glob
 import json
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 SEGD = os.environ.get("SEGD", "")
 SEG_SRC = os.environ.get("SEG_SRC") or os.path.dirname(os.path.dirname(
@@ -330,6 +333,61 @@ def wait_committed(bootstrap, topic, group, timeout, watch=()):
     except TestFailure as e:
         raise TestFailure(f"{e}: {last.get('o')}") from None
     return last["o"]
+
+
+# ---- state on disk and restores ---------------------------------------------------
+
+SNAP_MAGIC = b"SEGDSNP1"
+
+
+def snapshot_files(state_dir, topic):
+    return sorted(glob.glob(os.path.join(state_dir, f"{topic}.*.snap")))
+
+
+def snapshot_header(path):
+    """Checks a snapshot file independently of segd's loader (magic, body
+    length, CRC-32 of the body, as docs/guarantees.md specifies) and returns
+    its MessagePack header map. Raises TestFailure when it is not intact."""
+    import msgpack  # Debian python3-msgpack
+    with open(path, "rb") as f:
+        data = f.read()
+    problems = []
+    if len(data) < 24 or data[:8] != SNAP_MAGIC:
+        raise TestFailure(f"{path}: no snapshot magic")
+    blen, crc, zero = struct.unpack_from("<QII", data, 8)
+    if blen != len(data) - 24:
+        problems.append(f"body is {len(data) - 24} bytes, header says {blen}")
+    elif zlib.crc32(data[24:]) != crc:
+        problems.append("CRC-32 mismatch")
+    if zero != 0:
+        problems.append(f"reserved header word is {zero}")
+    if problems:
+        raise TestFailure(f"{path}: " + "; ".join(problems))
+    u = msgpack.Unpacker(raw=False, strict_map_key=False)
+    u.feed(data[24:])
+    return next(u)
+
+
+def snapshot_offsets(state_dir, topic):
+    """{partition: next_offset} of the snapshots of `topic` in state_dir
+    (segd renames a snapshot into place whole, so each one read is
+    complete)."""
+    out = {}
+    for path in snapshot_files(state_dir, topic):
+        h = snapshot_header(path)
+        out[int(h["partition"])] = int(h["next_offset"])
+    return out
+
+
+def restore_lines(log):
+    """{partition: (source, offset)} from a segd log's restore lines, the
+    last one per partition: source is "loaded" (local snapshot), "rebuilt"
+    (changelog) or "no" (no saved state, offset None)."""
+    out = {}
+    for m in re.finditer(r"restore: [^\[\n]+\[(\d+)\]: (loaded snapshot|rebuilt from changelog"
+                         r"|no saved state)[^\n]*?(?:resuming at offset (\d+))?$", log, re.M):
+        out[int(m.group(1))] = (m.group(2).split()[0], int(m.group(3)) if m.group(3) else None)
+    return out
 
 
 # ---- data --------------------------------------------------------------------------

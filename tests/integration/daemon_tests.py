@@ -26,6 +26,10 @@ Cases (run all, or name some: daemon_tests.py cdnow dlq ...):
   oversized a record over input.max_record_bytes reaches the DLQ (default config)
   routes    churn-alerts (and an added route) carry exactly their filter
   http      /metrics, /healthz, /readyz; SIGHUP reopens log.file
+  restart_ready   SIGKILL after consuming to the end, restart from the snapshot
+            with no new input: /readyz 200 and consumer lag 0
+  takeover_ready  the same when partitions are taken over from the changelog
+            (an instance killed with its state dir lost, a fresh one joining)
   badconfig an invalid librdkafka property is a startup error naming it
 
 Env: SEGD, SEG_SRC, SEG_BUILD, SEG_SHARED (set by ctest; see
@@ -1246,6 +1250,183 @@ def http(c, work):
                     "stopped cleanly" not in old and old.startswith(before), L.tail(new))
         finally:
             segd.kill()
+
+
+# ---------------------------------------------------------------------------------
+READY_LAG = 1000   # segd's "caught up" bound (docs/operations.md): /readyz is 503 above it
+
+
+def ready_view(seg):
+    """One sandwiched look at an instance: /metrics, /readyz, /metrics.
+
+    Why three requests: a partition's segd_consumer_lag series starts at 0
+    when the partition is assigned and gets its real value at the next
+    once-a-second tick, and the same tick is what sets /readyz to 200
+    (restoring a partition sets it to 503 first). So a 200 answer proves
+    that every partition already held before it has a computed lag, and
+    the second scrape shows those values; a partition that appears between
+    the two scrapes is not counted. Returns (status, body, {partition: lag}
+    of the partitions in both scrapes, both scrapes agree on the set)."""
+    m1 = seg.metrics()
+    st, body, _ = seg.http("/readyz")
+    m2 = seg.metrics()
+    lag1 = {int(ls["partition"]): v for ls, v in m1.series("segd_consumer_lag")
+            if ls.get("topic") == "events"}
+    lag2 = {int(ls["partition"]): v for ls, v in m2.series("segd_consumer_lag")
+            if ls.get("topic") == "events"}
+    return st, body.strip(), lag2, set(lag1) == set(lag2)
+
+
+def wait_ready_current(c, desc, segds, nparts, timeout):
+    """Waits until every instance in `segds` answers /readyz 200, together
+    they hold each of the nparts input partitions exactly once, and every
+    partition's segd_consumer_lag is 0. The deadline is generous (a group
+    join after a SIGKILL waits for the dead member's session) and only
+    bounds the wait: a lag counted from the wrong offset never becomes 0,
+    so the bug cannot pass by waiting. Returns the last views."""
+    last = {}
+
+    def ok():
+        for s in segds:
+            if not s.alive():
+                raise TestFailure(f"{s.name} exited ({s.proc.returncode}):\n{L.tail(s.log())}")
+        views = {s.name: ready_view(s) for s in segds}
+        last.update(views)
+        held = [p for _, _, lags, _ in views.values() for p in lags]
+        return all(st == 200 and body == "ready" and same and all(v == 0 for v in lags.values())
+                   for st, body, lags, same in views.values()) and \
+            sorted(held) == list(range(nparts))
+    try:
+        wait_for(desc, ok, timeout, 0.3)
+        c.check(desc, True)
+    except TestFailure as e:
+        c.check(desc, False, f"{e}; last seen (status, body, lag by partition, scrapes "
+                             f"agree): {last}")
+    return last
+
+
+@case
+def restart_ready(c, work):
+    """Issue 12's readiness bug: after a restart that restores a current
+    snapshot, with no new input, /readyz must say ready and
+    segd_consumer_lag must be 0. The lag of a partition with no record
+    consumed since the restore was counted from the low watermark instead
+    of the restored position, so it reported the whole partition and
+    /readyz stayed 503 "catching up" for good (every partition here holds
+    more than segd's 1000-record readiness bound, so that shows)."""
+    ev = L.subset(L.cdnow_events(work), 3)
+    group = "restart-ready"
+    state = os.path.join(work, "host.state")
+    sets = base_sets(group, **{"state.dir": state, "checkpoint.interval": "1s",
+                               "time.idle_timeout": "1h"})
+    with cluster(work, ["events:6", "transitions:12", "events-dlq:3", "churn-alerts:3"],
+                 group) as mc:
+        b = mc.bootstrap
+        L.produce(b, "events", ev)
+        end = L.kafkatool.offsets(b, "events")["end"]
+        if not c.check(f"every input partition holds more than {READY_LAG} records, so a lag "
+                       f"counted from offset 0 would keep /readyz at 503 ({end})",
+                       len(end) == 6 and min(end.values()) > READY_LAG, end):
+            return
+        a = Segd("segd-1", work, b, sets)
+        b2 = None
+        try:
+            L.wait_committed(b, "events", group, 60, watch=[a])
+            # The crash comes once a checkpoint at the end of every
+            # partition is on disk: its snapshots say so.
+            check_wait(c, "segd-1 checkpointed every partition at its end offset",
+                       lambda: L.snapshot_offsets(state, "events") == end, 30, 0.2)
+            a.kill()
+            c.check("segd-1 died by SIGKILL", a.proc.returncode == -signal.SIGKILL,
+                    a.proc.returncode)
+            b2 = Segd("segd-2", work, b, sets)
+            b2.wait_log(r"assigned 6 partition", 40)
+            b2.wait_http()
+            got = L.restore_lines(b2.log())
+            c.check("segd-2 restored every partition from its current snapshot, resuming at "
+                    "the end offset", got == {p: ("loaded", o) for p, o in end.items()}, got)
+            wait_ready_current(c, "segd-2 with no new input: /readyz 200 and "
+                               "segd_consumer_lag 0 on all 6 partitions", [b2], 6, 60)
+            m = b2.metrics()
+            c.check("segd-2 consumed nothing (the case is the one with no record since the "
+                    "restore)", processed(m) == 0, processed(m))
+            ended_ok(c, b2)
+        finally:
+            a.kill()
+            if b2:
+                b2.kill()
+
+
+@case
+def takeover_ready(c, work):
+    """The same bug on a take-over: two instances share the input; one is
+    SIGKILLed and its state directory lost; a fresh instance joins. The
+    dead one's partitions are restored from the changelog by whoever gets
+    them, with no new input; both instances must then be ready with lag 0."""
+    ev = L.subset(L.cdnow_events(work), 3, 1)
+    group = "takeover-ready"
+
+    def sets(name):
+        return base_sets(group, **{"state.dir": os.path.join(work, f"{name}.state"),
+                                   "checkpoint.interval": "1s", "time.idle_timeout": "1h"})
+    with cluster(work, ["events:6", "transitions:12", "events-dlq:3", "churn-alerts:3"],
+                 group) as mc:
+        b = mc.bootstrap
+        a = Segd("segd-A", work, b, sets("segd-A"))
+        bb = cc = None
+        try:
+            a.wait_log(r"assigned 6 partition", 30)
+            a.wait_http()
+            bb = Segd("segd-B", work, b, sets("segd-B"))
+            bb.wait_http()
+            held = {}
+
+            def split():
+                held["A"] = a.metrics().lag_partitions("events")
+                held["B"] = bb.metrics().lag_partitions("events")
+                return held["A"] and held["B"] and not held["A"] & held["B"] and \
+                    held["A"] | held["B"] == set(range(6))
+            wait_for("segd-A and segd-B to share the 6 partitions", split, 40, 0.3)
+            L.produce(b, "events", ev)
+            end = L.kafkatool.offsets(b, "events")["end"]
+            if not c.check(f"every input partition holds more than {READY_LAG} records ({end})",
+                           len(end) == 6 and min(end.values()) > READY_LAG, end):
+                return
+            L.wait_committed(b, "events", group, 60, watch=[a, bb])
+            c.check(f"the partitions did not move while consuming (A {sorted(held['A'])}, "
+                    f"B {sorted(held['B'])})", split(), held)
+
+            def checkpointed():
+                sa = L.snapshot_offsets(os.path.join(work, "segd-A.state"), "events")
+                sb = L.snapshot_offsets(os.path.join(work, "segd-B.state"), "events")
+                return all(sa.get(p) == end[p] for p in held["A"]) and \
+                    all(sb.get(p) == end[p] for p in held["B"])
+            check_wait(c, "each instance checkpointed its partitions at their end offsets",
+                       checkpointed, 30, 0.2)
+            bb.kill()
+            shutil.rmtree(os.path.join(work, "segd-B.state"))
+            a_log_at = len(a.log())
+            cc = Segd("segd-C", work, b, sets("segd-C"))
+            cc.wait_http()
+            views = wait_ready_current(
+                c, "after segd-B's loss and segd-C's join, with no new input: both ready, "
+                "each partition held once, segd_consumer_lag 0 everywhere", [a, cc], 6, 90)
+            took = L.restore_lines(a.log()[a_log_at:])
+            took.update(L.restore_lines(cc.log()))
+            c.check(f"segd-B's partitions {sorted(held['B'])} were rebuilt from the changelog "
+                    f"at their end offsets (by A or C: {took})",
+                    all(took.get(p) == ("rebuilt", end[p]) for p in held["B"]), took)
+            c.check("segd-C took partitions over", views.get("segd-C") and views["segd-C"][2],
+                    views.get("segd-C"))
+            c.check("nothing was consumed after the take-over (no new input)",
+                    processed(cc.metrics()) == 0, processed(cc.metrics()))
+            ended_ok(c, a)
+            ended_ok(c, cc)
+        finally:
+            a.kill()
+            for s in (bb, cc):
+                if s:
+                    s.kill()
 
 
 # ---------------------------------------------------------------------------------

@@ -26,18 +26,15 @@ way. Every wait has a deadline. Everything listens on 127.0.0.1.
 
 import atexit
 import calendar
-import glob
 import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import zlib
 
 SEG_SRC = os.environ.get("SEG_SRC") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
@@ -58,6 +55,7 @@ os.environ.setdefault("SEGD", SEGD)   # daemon_lib reads it at import
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (TestFailure as Failure, _die_with_parent,  # noqa: E402,F401
                         cdnow_events, free_port, partition_of, produce,
+                        restore_lines, snapshot_files, snapshot_header,
                         replay, sentinels, tail, ts_of, wait_committed, wait_for)
 
 
@@ -330,29 +328,3 @@ class Equivalence:
         for k, c in self.badkeys[:3]:
             lines.append(f"  key {k!r} for customer {c!r}")
         raise Failure("\n".join(lines))
-
-
-# ---- snapshots on disk ---------------------------------------------------------------------
-
-SNAP_MAGIC = b"SEGDSNP1"
-
-
-def snapshot_files(state_dir, topic):
-    return sorted(glob.glob(os.path.join(state_dir, f"{topic}.*.snap")))
-
-
-def snapshot_header(path):
-    """Checks a snapshot file independently of segd's loader (magic, body
-    length, CRC-32 of the body, as docs/guarantees.md specifies) and returns
-    its MessagePack header map. Raises Failure when it is not intact."""
-    import msgpack  # Debian python3-msgpack
-    with open(path, "rb") as f:
-        data = f.read()
-    check(len(data) >= 24 and data[:8] == SNAP_MAGIC, f"{path}: no snapshot magic")
-    blen, crc, zero = struct.unpack_from("<QII", data, 8)
-    check(blen == len(data) - 24, f"{path}: body is {len(data) - 24} bytes, header says {blen}")
-    check(zlib.crc32(data[24:]) == crc, f"{path}: CRC-32 mismatch")
-    check(zero == 0, f"{path}: reserved header word is {zero}")
-    u = msgpack.Unpacker(raw=False, strict_map_key=False)
-    u.feed(data[24:])
-    return next(u)

@@ -92,15 +92,6 @@ def full_stream(ctx, prefix, nparts=6):
     return lines, len(ctx.cdnow), expected
 
 
-def restore_lines(log):
-    """{partition: (source, offset)} from a segd log's restore lines."""
-    out = {}
-    for m in re.finditer(r"restore: [^\[\n]+\[(\d+)\]: (loaded snapshot|rebuilt from changelog"
-                         r"|no saved state)[^\n]*?(?:resuming at offset (\d+))?$", log, re.M):
-        out[int(m.group(1))] = (m.group(2).split()[0], int(m.group(3)) if m.group(3) else None)
-    return out
-
-
 def finish(ctx, t, segd, expected, what, *, zero_dups=False):
     """Waits until `segd` has processed the whole input, stops it with
     SIGTERM (it must exit 0: the stop drains the producer, so transitions
@@ -276,7 +267,7 @@ def case_checkpoint_crash(ctx):
         c = L.Segd("d2-C", ctx.work, t.segd_args(ctx.bootstrap, state, "2s"))
         segds.append(c)
         c.wait_log(r"kafka: assigned \d+ partition", 40)
-        got = restore_lines(c.log())
+        got = L.restore_lines(c.log())
         check(any(markers.get(int(path.rsplit(".", 2)[-2]), -1) > off
                   for path, off in before.items()),
               f"no changelog marker is newer than the old snapshots ({markers} vs {before})")
@@ -344,7 +335,7 @@ def case_corrupt_snapshots(ctx):
               f"no rejection of the truncated {truncated} in the log:\n{L.tail(log)}")
         check(re.search(rf"snapshot '{re.escape(flipped)}' fails its checksum[^\n]*; skipping it",
                         log), f"no checksum rejection of {flipped} in the log:\n{L.tail(log)}")
-        got = restore_lines(log)
+        got = L.restore_lines(log)
         for path in snaps:
             p = int(path.rsplit(".", 2)[-2])
             want = "rebuilt" if path in (truncated, flipped) else "loaded"
@@ -389,7 +380,7 @@ def case_disk_loss(ctx):
         b = L.Segd("d4-B", ctx.work, t.segd_args(ctx.bootstrap, state, "1s"))
         segds.append(b)
         b.wait_log(r"kafka: assigned \d+ partition", 40)
-        got = restore_lines(b.log())
+        got = L.restore_lines(b.log())
         check(sorted(got) == list(range(6)) and all(s == "rebuilt" and o > 0
                                                     for s, o in got.values()),
               f"want every partition rebuilt from the changelog at a positive offset, got {got}")
@@ -437,7 +428,7 @@ def case_two_instances(ctx):
         segds.append(b)
         L.produce(ctx.bootstrap, t.events, lines[half:])
         b.wait_log(r"kafka: assigned [1-9]\d* partition", 40)
-        got = restore_lines(b.log())
+        got = L.restore_lines(b.log())
         check(sorted(got) == list(range(6)) and all(s == "rebuilt" for s, _ in got.values()),
               f"B (empty disk) must rebuild all 6 partitions from the changelog: {got}")
         ctx.note("B rebuilt from the changelog: " +
@@ -471,16 +462,16 @@ def case_failover(ctx):
         segds.append(b)
         b.wait_log(r"kafka: assigned [1-9]\d* partition", 40)
         a.wait_log(r"kafka: revoking [1-9]\d* partition", 20)
-        moved = sorted(restore_lines(b.log()))
-        check(moved and all(restore_lines(b.log())[p][0] == "rebuilt" for p in moved),
-              f"B's first partitions did not come from the changelog: {restore_lines(b.log())}")
+        moved = sorted(L.restore_lines(b.log()))
+        check(moved and all(L.restore_lines(b.log())[p][0] == "rebuilt" for p in moved),
+              f"B's first partitions did not come from the changelog: {L.restore_lines(b.log())}")
         ctx.note(f"B joined and took p{moved} from A (revoke -> changelog)")
         L.produce(ctx.bootstrap, t.events, lines[q2:q3])
         L.wait_caught_up(ctx.bootstrap, t, [a, b])
         check(a.kill9() == -9, "d6-A did not die by SIGKILL")
         L.produce(ctx.bootstrap, t.events, lines[q3:])
         b.wait_log(r"kafka: assigned [1-9]\d* partition", 40, count=2)
-        got = restore_lines(b.log())
+        got = L.restore_lines(b.log())
         check(sorted(got) == list(range(6)) and all(s == "rebuilt" for s, _ in got.values()),
               f"B must end up with all 6 partitions, rebuilt from the changelog: {got}")
         ctx.note("after A's crash B holds " +
