@@ -15,6 +15,7 @@
 #include "config/seg_cfg.h"
 #include "daemon/seg_run.h"
 #include "rule/seg_rule.h"
+#include "rule/seg_rule_load.h"
 #include "util/seg_log.h"
 #include "util/seg_ts.h"
 
@@ -105,46 +106,18 @@ static int parse_args(int argc, char **argv, int first, args_t *a, int allow_pos
     return 0;
 }
 
-/* The user rules of the file (segments.rules, retain, predict), checked
- * and compiled against the built-in settings. *out NULL-able. */
-static int load_rules(const seg_cfg_t *cfg, const char *path, seg_ruleset_t **out)
+/* The settings and the rules of the file: defaults, the file, --set in
+ * order, cross-key checks, then the rules against the result. */
+static int load_config(seg_cfg_t *cfg, const char *path, const args_t *a, seg_ruleset_t **rules)
 {
     char err[1024];
-    seg_rules_def_t *def = path ? seg_rules_def_load_file(path, err, sizeof err)
-                                : seg_rules_def_empty();
-    if (!def) {
-        fprintf(stderr, "segd: %s\n", path ? err : "out of memory");
-        return EXIT_CONFIG;
-    }
-    seg_ruleset_t *rs = seg_ruleset_build(def, &cfg->seg, err, sizeof err);
+    seg_ruleset_t *rs = seg_rule_load_config(path, a->sets, a->nsets, cfg, err, sizeof err);
     if (!rs) {
-        fprintf(stderr, "segd: %s\n", err);
+        fprintf(stderr, "segd: %s\n", err);   /* names file:line:col or --set */
         return EXIT_CONFIG;
     }
-    if (out) *out = rs;
+    if (rules) *rules = rs;
     else seg_ruleset_destroy(rs);
-    return 0;
-}
-
-/* Defaults, then the file, then --set in order, then cross-key checks. */
-static int load_config(seg_cfg_t *cfg, const char *path, const args_t *a)
-{
-    char err[1024];
-    seg_cfg_defaults(cfg);
-    if (path && seg_cfg_load_file(cfg, path, err, sizeof err) != 0) {
-        fprintf(stderr, "segd: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    for (int i = 0; i < a->nsets; i++) {
-        if (seg_cfg_set(cfg, a->sets[i], err, sizeof err) != 0) {
-            fprintf(stderr, "segd: %s\n", err);
-            return EXIT_CONFIG;
-        }
-    }
-    if (seg_cfg_validate(cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "segd: %s\n", err);  /* names file:line:col or --set */
-        return EXIT_CONFIG;
-    }
     return 0;
 }
 
@@ -159,10 +132,8 @@ static int cmd_replay(int argc, char **argv)
         return EXIT_USAGE;
     }
     seg_cfg_t cfg;
-    rc = load_config(&cfg, a.config, &a);
-    if (rc) return rc;
     seg_ruleset_t *rules = NULL;
-    rc = load_rules(&cfg, a.config, &rules);
+    rc = load_config(&cfg, a.config, &a, &rules);
     if (rc) return rc;
     if (a.format) {
         if (strcmp(a.format, "json") == 0) cfg.input.format = SEG_FMT_JSON;
@@ -213,7 +184,8 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "segd run: out of memory\n");
         return EXIT_RUNTIME;
     }
-    rc = load_config(cfg, a.config, &a);
+    seg_ruleset_t *rules = NULL;
+    rc = load_config(cfg, a.config, &a, &rules);
     if (rc) {
         free(cfg);
         return rc;
@@ -222,10 +194,14 @@ static int cmd_run(int argc, char **argv)
     if (seg_log_open(cfg->log.file[0] ? cfg->log.file : NULL, (seg_log_level_t)cfg->log.level,
                      (seg_log_format_t)cfg->log.format, err, sizeof err) != 0) {
         fprintf(stderr, "segd run: %s\n", err);
+        seg_ruleset_destroy(rules);
         free(cfg);
         return EXIT_CONFIG;
     }
-    rc = seg_run(cfg, err, sizeof err);
+    /* A reload reads the same file with the same --set again. */
+    seg_run_opts_t ro = { .cfg = cfg, .rules = rules, .config_path = a.config,
+                          .sets = a.sets, .nsets = a.nsets };
+    rc = seg_run(&ro, err, sizeof err);
     if (rc == SEG_RUN_ECONFIG)
         seg_log(SEG_LOG_ERROR, "main", "configuration error: %s", err);
     else if (rc != 0)
@@ -252,15 +228,16 @@ static int cmd_check_config(int argc, char **argv)
         fprintf(stderr, "segd check-config: out of memory\n");
         return EXIT_RUNTIME;
     }
-    rc = load_config(cfg, path, &a);
-    if (!rc) rc = load_rules(cfg, path, NULL);
+    seg_ruleset_t *rules = NULL;
+    rc = load_config(cfg, path, &a, &rules);
     if (!rc) {
         char err[1024];
-        if (seg_run_check(cfg, err, sizeof err) != 0) {
+        if (seg_run_check(cfg, rules, err, sizeof err) != 0) {
             fprintf(stderr, "segd: %s\n", err);
             rc = EXIT_CONFIG;
         }
     }
+    seg_ruleset_destroy(rules);
     free(cfg);
     if (rc) return rc;
     printf("%s: ok\n", path);

@@ -178,6 +178,8 @@ static const seg_cfg_key_t cfg_keys[] = {
     SEG_CFG_KEY_STRING(T, "metrics.listen", metrics.listen, 1, check_listen,
         "127.0.0.1:9464", "HTTP address of /metrics, /healthz, /readyz; off "
         "disables it."),
+    SEG_CFG_KEY_BOOL(T, "metrics.lifecycle", metrics.lifecycle, "false",
+        "POST /-/reload on the metrics address re-reads the configuration."),
 
     SEG_CFG_KEY_ENUM(T, "log.level", log.level, loglevel_names, "info",
         "Least severe level logged."),

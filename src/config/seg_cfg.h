@@ -150,6 +150,7 @@ typedef struct seg_cfg {
     } time;
     struct {
         char listen[256];           /* host:port, :port, [v6]:port or "off" */
+        bool lifecycle;             /* POST /-/reload (off by default) */
     } metrics;
     struct {
         int  level;                 /* log.level: seg_loglevel_t */

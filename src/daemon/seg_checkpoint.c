@@ -181,8 +181,8 @@ static int bg_start(daemon_t *d, const bool *todo, long records, int64_t t0)
  * changelog and are delivered, then the local snapshot is written (by a
  * forked child for interval checkpoints, see checkpoint.background). Only
  * then does the checkpoint stand for "state as of offset N". */
-void seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
-                           const char *why)
+int seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
+                          const char *why)
 {
     /* One writer at a time: two would share a snapshot's temp file. */
     seg_daemon_bg_reap(d, true);
@@ -206,20 +206,22 @@ void seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *o
         if (n < 0) {
             seg_log(SEG_LOG_ERROR, "checkpoint", "%s", err);
             count(d->ckpt_errors, 1);
-            return;
+            return -1;
         }
         records += n;
     }
     if (seg_daemon_drain(d, deadline) != 0) goto fail_drain;
     if (ntodo > 0 && !only && strcmp(why, "interval") == 0 && d->cfg->checkpoint.background &&
         bg_start(d, todo, records, t0) == 0)
-        return;   /* logged by bg_reap when the child is done */
+        return 0;   /* logged by bg_reap when the child is done */
     uint64_t customers = 0, bytes = 0;
     int parts = 0;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {
         slot_t *s = &d->slots[i];
         if (!todo[i]) continue;
         seg_snapshot_info_t si;
+        /* A failed snapshot is not a failed checkpoint: the changelog,
+         * delivered above, holds this state. */
         if (seg_snapshot_write(d->state_dir, s->topic, s->partition, s->engine, slot_offset(s),
                                &si, err, sizeof err) != 0) {
             seg_log(SEG_LOG_ERROR, "checkpoint", "%s (the changelog still holds this state)", err);
@@ -232,9 +234,10 @@ void seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *o
         parts++;
     }
     checkpoint_logged(d, why, parts, customers, bytes, records, mono_ms() - t0, "");
-    return;
+    return 0;
 fail_drain:
     count(d->ckpt_errors, 1);
     seg_log(SEG_LOG_ERROR, "checkpoint", "%s: deliveries still outstanding; checkpoint skipped",
             why);
+    return -1;
 }

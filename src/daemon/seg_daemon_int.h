@@ -33,6 +33,7 @@
 #include "persist/seg_snapshot.h"
 #include "publish/seg_inflight.h"
 #include "publish/seg_route.h"
+#include "rule/seg_rule.h"
 #include "segment/seg_engine.h"
 #include "time/seg_watermark.h"
 #include "util/seg_clock.h"
@@ -82,11 +83,28 @@ typedef struct bgsave {
     bg_result_t *res;                 /* MAP_SHARED, MAX_SLOTS entries */
 } bgsave_t;
 
+/* A rule's segd_transitions_total counters, by value (bounded). */
+#define TR_VALUES_MAX 64
+typedef struct tr_rule {
+    char           name[SEG_RULE_NAME_MAX + 1];
+    unsigned       n;
+    char          *value[TR_VALUES_MAX];
+    seg_counter_t *counter[TR_VALUES_MAX + 2];  /* + "_other", + null (to: null) */
+} tr_rule_t;
+
 typedef struct daemon {
-    const seg_cfg_t      *cfg;
+    const seg_cfg_t      *cfg;               /* == cfg_own: the settings in force */
+    seg_cfg_t            *cfg_own;
+    seg_ruleset_t        *rules;             /* user rules in force (owned) */
+    const char           *config_path;       /* re-read by a reload */
+    const char *const    *sets;
+    int                   nsets;
+    int                   fatal_config;      /* the fatal error is a configuration one (exit 3) */
     seg_kafka_embedded_t *embedded;
     rd_kafka_t           *consumer, *producer, *restorer;
     rd_kafka_topic_t     *out_rkt, *dlq_rkt, *changelog_rkt, **route_rkt;
+    rd_kafka_topic_t    **retired_rkt;       /* routes' handles before a reload, closed at exit */
+    size_t                n_retired;
     char                  state_dir[512];
     char                  changelog[300];
     int64_t               last_checkpoint_ms;
@@ -110,6 +128,9 @@ typedef struct daemon {
     seg_counter_t        *ev_by_type[SEG_EV__COUNT];
     seg_counter_t        *rej_by_reason[SEG_REJ__COUNT];
     seg_counter_t        *tr_by_value[SEG_DIM__COUNT][128];
+    tr_rule_t            *tr_rules;          /* by rule name */
+    unsigned              n_tr_rules;
+    seg_counter_t        *reload_ok, *reload_error;
     seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
     seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
@@ -165,16 +186,24 @@ bool seg_daemon_dlq_refused(daemon_t *d, const rd_kafka_message_t *m);
 seg_engine_t *seg_daemon_restore(daemon_t *d, const char *topic, int32_t partition,
                                  int64_t *resume);
 
-/* seg_checkpoint.c: changelog markers and (forked) snapshots. */
+/* seg_checkpoint.c: changelog markers and (forked) snapshots. Returns 0
+ * when the changelog holds the state of every slot checkpointed (a
+ * snapshot that failed to write is logged, not a failure), -1 if not. */
 void seg_daemon_bg_reap(daemon_t *d, bool block);
-void seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
-                           const char *why);
+int seg_daemon_checkpoint(daemon_t *d, const rd_kafka_topic_partition_list_t *only,
+                          const char *why);
 
 /* seg_rebalance.c: partitions coming and going, one slot each. */
 int seg_daemon_find_slot(daemon_t *d, const char *topic, int32_t partition);
 void seg_daemon_slot_remove(daemon_t *d, unsigned i);
 void seg_daemon_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+/* seg_reload.c: a new configuration while running (docs/rules.md). Returns
+ * 0, or -1 with errstr saying why nothing changed. */
+int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_size);
+/* Handler of POST /-/reload (metrics.lifecycle: true). */
+void seg_daemon_http_reload(void *opaque, seg_http_call_t *call);
 
 /* seg_health.c: metrics, readiness, the watchdog. */
 int seg_daemon_metrics_init(daemon_t *d);

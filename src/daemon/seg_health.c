@@ -12,6 +12,8 @@
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
 #include "daemon/seg_daemon_int.h"
@@ -86,6 +88,12 @@ int seg_daemon_metrics_init(daemon_t *d)
                               "partition's state already holds (skipped).", NULL, NULL);
     d->snapshot_loads = counter1(d, "segd_snapshot_loads_total",
                                  "Partitions restored from a local snapshot.", NULL, NULL);
+    d->reload_ok = counter1(d, "segd_config_reloads_total",
+                            "Configuration reloads (SIGHUP, POST /-/reload), by result.",
+                            "result", "ok");
+    d->reload_error = counter1(d, "segd_config_reloads_total",
+                               "Configuration reloads (SIGHUP, POST /-/reload), by result.",
+                               "result", "error");
     seg_gauge_t *rss = gauge0(d, "segd_process_rss_bytes", "Resident set size of segd.");
     seg_metrics_set_collect(d->metrics, collect_rss, rss);
     return 0;
@@ -101,9 +109,49 @@ seg_counter_t *seg_daemon_rej_counter(daemon_t *d, seg_reject_t r)
     return d->rej_by_reason[r];
 }
 
+/* A user rule's counter for value v (NULL: to null). A computed rule can
+ * take any text: past TR_VALUES_MAX distinct values they share "_other",
+ * so a rule cannot grow the registry without bound. */
+static seg_counter_t *rule_counter(daemon_t *d, const seg_transition_t *t)
+{
+    tr_rule_t *r = NULL;
+    for (unsigned i = 0; i < d->n_tr_rules && !r; i++)
+        if (strcmp(d->tr_rules[i].name, t->dim_name) == 0) r = &d->tr_rules[i];
+    if (!r) {
+        tr_rule_t *nr = realloc(d->tr_rules, (d->n_tr_rules + 1) * sizeof *nr);
+        if (!nr) return NULL;
+        d->tr_rules = nr;
+        r = &nr[d->n_tr_rules++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->name, sizeof r->name, "%s", t->dim_name);
+    }
+    unsigned k;
+    const char *label = t->to;
+    if (!t->to) {
+        k = TR_VALUES_MAX + 1;
+        label = "null";
+    } else {
+        for (k = 0; k < r->n && strcmp(r->value[k], t->to) != 0; k++) {}
+        if (k == r->n && r->n < TR_VALUES_MAX && (r->value[k] = strdup(t->to)) != NULL) r->n++;
+        if (k == r->n) {
+            k = TR_VALUES_MAX;
+            label = "_other";
+        }
+    }
+    if (!r->counter[k]) {
+        char err[256];
+        seg_label_t l[2] = { { "dimension", t->dim_name }, { "to", label } };
+        r->counter[k] = seg_metrics_counter(d->metrics, "segd_transitions_total",
+                                            "Transitions published, by dimension and new value.",
+                                            l, 2, err, sizeof err);
+    }
+    return r->counter[k];
+}
+
 /* segd_transitions_total{dimension,to}, created on first use. */
 seg_counter_t *seg_daemon_tr_counter(daemon_t *d, const seg_transition_t *t)
 {
+    if ((unsigned)t->dim >= SEG_DIM__COUNT || !t->to) return rule_counter(d, t);
     seg_counter_t **c = &d->tr_by_value[t->dim][t->to_code & 127];
     if (!*c) {
         char err[256];

@@ -20,6 +20,7 @@
 #include "daemon/seg_daemon_int.h"
 #include "io/seg_http.h"
 #include "persist/seg_changelog.h"
+#include "persist/seg_rulestate.h"
 #include "persist/seg_snapshot.h"
 #include "util/seg_log.h"
 
@@ -156,8 +157,39 @@ seg_engine_t *seg_daemon_restore(daemon_t *d, const char *topic, int32_t partiti
         } else {
             seg_engine_destroy(fromlog);
             e = seg_engine_new(&cfg->seg, seg_daemon_emit, d, err, sizeof err);
+            /* From the beginning of the input: everything it keeps will
+             * be complete. */
+            if (e && seg_engine_set_rules(e, d->rules, err, sizeof err) != 0) {
+                seg_log(SEG_LOG_ERROR, "restore", "%s[%d]: %s", topic, partition, err);
+                seg_engine_destroy(e);
+                e = NULL;
+            }
             seg_log(SEG_LOG_INFO, "restore", "%s[%d]: no saved state; starting from the "
                     "beginning of the partition", topic, partition);
+        }
+    }
+    /* The state comes back under the rules it was saved under; if the
+     * configuration now says otherwise, switch as a live reload would
+     * (docs/rules.md), or refuse when the state lacks the history the
+     * new rules read. */
+    if (e && src != 0) {
+        int changed = 0;
+        d->cur_slot = NO_SLOT;
+        seg_engine_stats_t before;
+        seg_engine_stats(e, &before);
+        if (seg_rulestate_adopt(e, &cfg->seg, d->rules, &changed, err, sizeof err) != 0) {
+            d->fatal_config = 1;
+            seg_daemon_fatal(d, "%s[%d]: the state was saved under other rules, and %s", topic,
+                             partition, err);
+            seg_engine_destroy(e);
+            e = NULL;
+        } else if (changed) {
+            seg_engine_stats_t after;
+            seg_engine_stats(e, &after);
+            seg_log(SEG_LOG_INFO, "restore", "%s[%d]: saved under other rules or settings: %u "
+                    "customers re-evaluated under the configured ones, %llu transitions "
+                    "(cause \"rule\")", topic, partition, after.customers,
+                    (unsigned long long)(after.transitions - before.transitions));
         }
     }
     if (d->restoring) seg_gauge_set(d->restoring, 0);

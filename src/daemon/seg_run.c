@@ -193,7 +193,7 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
         fflush(stdout);
         seg_log(SEG_LOG_INFO, "kafka", "embedded cluster listening at %s", bootstrap);
     }
-    d->routes = seg_routes_new(cfg, errstr, errstr_size);
+    d->routes = seg_routes_new(cfg, d->rules, errstr, errstr_size);
     if (!d->routes) return -1;
     seg_kafka_changelog_topic(cfg, d->changelog, sizeof d->changelog);
     seg_kafka_state_dir(cfg, d->state_dir, sizeof d->state_dir);
@@ -284,8 +284,16 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
         d->http = seg_http_new(cfg->metrics.listen, d->metrics, errstr, errstr_size);
         if (!d->http) return -1;
         seg_http_set_ready(d->http, false, "starting");
-        seg_log(SEG_LOG_INFO, "http", "metrics on %s (port %u)", cfg->metrics.listen,
-                (unsigned)seg_http_port(d->http));
+        /* Changing segd over the metrics port is opt-in, as Prometheus's
+         * --web.enable-lifecycle: the port is often open for scraping. */
+        if (cfg->metrics.lifecycle &&
+            seg_http_route(d->http, "POST", "/-/reload", seg_daemon_http_reload, d) != 0) {
+            snprintf(errstr, errstr_size, "cannot add the /-/reload route");
+            return -1;
+        }
+        seg_log(SEG_LOG_INFO, "http", "metrics on %s (port %u)%s", cfg->metrics.listen,
+                (unsigned)seg_http_port(d->http),
+                cfg->metrics.lifecycle ? ", POST /-/reload enabled" : "");
     }
     return 0;
 }
@@ -305,6 +313,8 @@ static void teardown(daemon_t *d)
             if (d->route_rkt[i]) rd_kafka_topic_destroy(d->route_rkt[i]);
         free(d->route_rkt);
     }
+    for (size_t i = 0; i < d->n_retired; i++) rd_kafka_topic_destroy(d->retired_rkt[i]);
+    free(d->retired_rkt);
     if (d->out_rkt) rd_kafka_topic_destroy(d->out_rkt);
     if (d->dlq_rkt) rd_kafka_topic_destroy(d->dlq_rkt);
     if (d->changelog_rkt) rd_kafka_topic_destroy(d->changelog_rkt);
@@ -325,13 +335,14 @@ static void teardown(daemon_t *d)
     seg_kafka_embedded_stop(d->embedded);
 }
 
-int seg_run_check(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+int seg_run_check(const seg_cfg_t *cfg, const seg_ruleset_t *rules, char *errstr,
+                  size_t errstr_size)
 {
     /* "embedded" is resolved at start; any syntactically valid list will
      * do for checking the other properties. */
     const char *bootstrap = strcmp(cfg->kafka.brokers, "embedded") == 0 ? "127.0.0.1:9092"
                                                                         : cfg->kafka.brokers;
-    seg_routes_t *r = seg_routes_new(cfg, errstr, errstr_size);
+    seg_routes_t *r = seg_routes_new(cfg, rules, errstr, errstr_size);
     if (!r) return SEG_RUN_ECONFIG;
     seg_routes_destroy(r);
     rd_kafka_conf_t *(*const build[])(const seg_cfg_t *, const char *, char *, size_t) = {
@@ -352,17 +363,32 @@ int seg_run_check(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
     return 0;
 }
 
-int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
 {
-    int crc = seg_run_check(cfg, errstr, errstr_size);
-    if (crc != 0) return crc;
+    int crc = seg_run_check(opts->cfg, opts->rules, errstr, errstr_size);
+    if (crc != 0) {
+        seg_ruleset_destroy(opts->rules);
+        return crc;
+    }
 
     daemon_t *d = calloc(1, sizeof *d);
-    if (!d) {
+    seg_cfg_t *own = malloc(sizeof *own);
+    if (!d || !own) {
+        free(d);
+        free(own);
+        seg_ruleset_destroy(opts->rules);
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    d->cfg = cfg;
+    /* The daemon's own copy: a reload replaces it. */
+    memcpy(own, opts->cfg, sizeof *own);
+    d->cfg_own = own;
+    d->cfg = own;
+    d->rules = opts->rules;
+    d->config_path = opts->config_path;
+    d->sets = opts->sets;
+    d->nsets = opts->nsets;
+    const seg_cfg_t *cfg = d->cfg;
     d->cur_slot = NO_SLOT;
     d->retries_tail = &d->retries;
     int rc = -1;
@@ -379,18 +405,22 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
     if (setup(d, errstr, errstr_size) != 0) goto out;
     d->last_checkpoint_ms = mono_ms();
     sd_notify(0, "READY=1\nSTATUS=consuming");
-    seg_log(SEG_LOG_INFO, "main", "segd %s running: group '%s', output '%s'", SEGD_VERSION,
-            cfg->kafka.group_id, cfg->kafka.output_topic);
+    seg_log(SEG_LOG_INFO, "main", "segd %s running: group '%s', output '%s', %u user rule(s)",
+            SEGD_VERSION, cfg->kafka.group_id, cfg->kafka.output_topic,
+            seg_ruleset_count(d->rules));
 
     while (!g_stop && !d->fatal) {
         if (g_reopen) {
+            /* SIGHUP: a new log file (logrotate) and a new configuration. */
             g_reopen = 0;
-            char err[256];
+            char err[1024];
             if (seg_log_reopen(err, sizeof err) != 0)
                 seg_log(SEG_LOG_ERROR, "main", "reopening the log: %s", err);
             else
                 seg_log(SEG_LOG_INFO, "main", "log reopened");
+            (void)seg_daemon_reload(d, "SIGHUP", err, sizeof err);
         }
+        seg_http_serve(d->http);
         int64_t batch_end = mono_ms() + 50;
         for (int n = 0; n < BATCH_MAX && !d->fatal; n++) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, n == 0 ? 100 : 0);
@@ -439,7 +469,13 @@ int seg_run(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
     seg_log(SEG_LOG_INFO, "main", "stopped cleanly");
     rc = 0;
 out:
+    if (rc != 0 && d->fatal_config) rc = SEG_RUN_ECONFIG;
     teardown(d);
+    seg_ruleset_destroy(d->rules);
+    for (unsigned i = 0; i < d->n_tr_rules; i++)
+        for (unsigned k = 0; k < d->tr_rules[i].n; k++) free(d->tr_rules[i].value[k]);
+    free(d->tr_rules);
+    free(d->cfg_own);
     free(d);
     return rc;
 }

@@ -29,14 +29,36 @@
 #define CONNECTION_LIMIT 32
 #define CONNECTION_TIMEOUT_S 10
 #define LISTEN_BACKLOG 64
+#define MAX_ROUTES 8
+
+typedef struct route {
+    char                method[8];
+    char                prefix[64];
+    seg_http_handler_fn fn;
+    void               *opaque;
+} route_t;
+
+/* A request parked for the main loop. */
+typedef struct pending {
+    struct pending        *next;
+    struct MHD_Connection *conn;
+    const route_t         *route;
+    seg_http_call_t        call;
+    char                  *path, *auth;
+    int                    done;       /* answered: reply on the next callback */
+} pending_t;
 
 struct seg_http {
     struct MHD_Daemon *mhd;
     seg_metrics_t *metrics;
     uint16_t port;
-    pthread_mutex_t mu;                     /* guards ready and reason */
+    pthread_mutex_t mu;                     /* guards ready, reason, the queue */
     bool ready;
     char reason[SEG_HTTP_REASON_MAX + 1];
+    route_t routes[MAX_ROUTES];
+    unsigned n_routes;
+    pending_t *queue;                       /* waiting for seg_http_serve */
+    bool stopping;
 };
 
 static const char CT_TEXT[] = "text/plain; charset=utf-8";
@@ -222,18 +244,156 @@ static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned status
     return reply(conn, status, r, CT_TEXT);
 }
 
+static const route_t *find_route(const seg_http_t *h, const char *url, const char *method,
+                                 bool *path_known)
+{
+    for (unsigned i = 0; i < h->n_routes; i++) {
+        const route_t *r = &h->routes[i];
+        size_t n = strlen(r->prefix);
+        if (strncmp(url, r->prefix, n) != 0) continue;
+        *path_known = true;
+        if (strcmp(method, r->method) == 0 ||
+            (strcmp(r->method, "GET") == 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
+            return r;
+    }
+    return NULL;
+}
+
+/* A request for a route: parked until the main loop answered it, then
+ * replied on the callback its resumption causes. */
+static enum MHD_Result routed(seg_http_t *h, struct MHD_Connection *conn, const route_t *route,
+                              const char *url, const char *method, void **req_cls)
+{
+    pending_t *p = *req_cls;
+    if (p) {
+        if (!p->done) return MHD_YES;          /* spurious: still parked */
+        unsigned status = p->call.status ? p->call.status : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        struct MHD_Response *r;
+        if (p->call.body) {
+            r = MHD_create_response_from_buffer(p->call.len, p->call.body, MHD_RESPMEM_MUST_FREE);
+            if (r) p->call.body = NULL;
+        } else {
+            r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        }
+        enum MHD_Result ret = reply(conn, status, r,
+                                    p->call.content_type ? p->call.content_type : CT_TEXT);
+        return ret;   /* p is freed by on_completed */
+    }
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if ((clen && strcmp(clen, "0") != 0) ||
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return reply_static(conn, MHD_HTTP_CONTENT_TOO_LARGE, "no request body is expected\n");
+    p = calloc(1, sizeof *p);
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if (p) {
+        p->path = strdup(url);
+        p->auth = auth ? strdup(auth) : NULL;
+    }
+    if (!p || !p->path || (auth && !p->auth)) {
+        if (p) {
+            free(p->path);
+            free(p->auth);
+            free(p);
+        }
+        return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    }
+    p->conn = conn;
+    p->route = route;
+    p->call.method = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? "HEAD" : route->method;
+    p->call.path = p->path;
+    p->call.rest = p->path + strlen(route->prefix);
+    p->call.authorization = p->auth;
+    *req_cls = p;
+    pthread_mutex_lock(&h->mu);
+    if (h->stopping) {
+        pthread_mutex_unlock(&h->mu);
+        p->done = 1;
+        p->call.status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return routed(h, conn, route, url, method, req_cls);
+    }
+    MHD_suspend_connection(conn);
+    p->next = h->queue;
+    h->queue = p;
+    pthread_mutex_unlock(&h->mu);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    pending_t *p = *req_cls;
+    if (!p) return;
+    free(p->call.body);
+    free(p->path);
+    free(p->auth);
+    free(p);
+    *req_cls = NULL;
+}
+
+int seg_http_route(seg_http_t *h, const char *method, const char *prefix,
+                   seg_http_handler_fn fn, void *opaque)
+{
+    if (h->n_routes == MAX_ROUTES || strlen(prefix) >= sizeof h->routes[0].prefix ||
+        strlen(method) >= sizeof h->routes[0].method)
+        return -1;
+    route_t *r = &h->routes[h->n_routes];
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
+    r->fn = fn;
+    r->opaque = opaque;
+    pthread_mutex_lock(&h->mu);
+    h->n_routes++;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+int seg_http_serve(seg_http_t *h)
+{
+    if (!h) return 0;
+    pthread_mutex_lock(&h->mu);
+    pending_t *q = h->queue;
+    h->queue = NULL;
+    pthread_mutex_unlock(&h->mu);
+    /* oldest first */
+    pending_t *rev = NULL;
+    while (q) {
+        pending_t *n = q->next;
+        q->next = rev;
+        rev = q;
+        q = n;
+    }
+    int served = 0;
+    while (rev) {
+        pending_t *p = rev;
+        rev = p->next;
+        p->route->fn(p->route->opaque, &p->call);
+        p->done = 1;
+        MHD_resume_connection(p->conn);
+        served++;
+    }
+    return served;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
 {
     seg_http_t *h = cls;
+    bool path_known = false;
+    const route_t *route = find_route(h, url, method, &path_known);
+    if (route) return routed(h, conn, route, url, method, req_cls);
     /* Answering on the first call, before any body is read, is what we
-     * want for every route: none takes a body, and MHD closes the
+     * want for every other route: none takes a body, and MHD closes the
      * connection after the reply rather than read one it was not asked
      * to. */
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    if (path_known || (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+                       strcmp(method, MHD_HTTP_METHOD_HEAD) != 0))
         return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 
     if (strcmp(url, "/healthz") == 0)
@@ -297,8 +457,10 @@ seg_http_t *seg_http_new(const char *listen, seg_metrics_t *metrics,
     /* MHD_USE_ERROR_LOG is deliberately absent: MHD would print to stderr
      * in its own format, bypassing seg_log. */
     h->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+            MHD_ALLOW_SUSPEND_RESUME,
         0, NULL, NULL, on_request, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)mhd_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
@@ -334,6 +496,19 @@ void seg_http_set_ready(seg_http_t *h, bool ready, const char *reason)
 void seg_http_destroy(seg_http_t *h)
 {
     if (!h) return;
+    /* Parked requests must be resumed before the server stops. */
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    pending_t *q = h->queue;
+    h->queue = NULL;
+    pthread_mutex_unlock(&h->mu);
+    while (q) {
+        pending_t *n = q->next;
+        q->call.status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        q->done = 1;
+        MHD_resume_connection(q->conn);
+        q = n;
+    }
     MHD_stop_daemon(h->mhd);
     pthread_mutex_destroy(&h->mu);
     free(h);

@@ -10,11 +10,16 @@
  *   GET /metrics  200, text/plain; version=0.0.4, the registry rendered
  *   GET /healthz  200 "ok" while the process is up
  *   GET /readyz   200 "ready", or 503 with the reason the daemon gave
+ *   routes added with seg_http_route (the daemon's API, /-/reload)
  *   other paths   404; methods other than GET and HEAD: 405
  *
- * Request bodies are never read, and no route takes parameters, so the
- * only untrusted input is the request line and headers, which
- * libmicrohttpd parses.
+ * Routes added with seg_http_route are answered by the daemon's main loop,
+ * which owns the engines they read: the server thread parks the request
+ * (libmicrohttpd's suspend/resume, so other requests go on being served)
+ * and seg_http_serve, called by the loop, answers it. Request bodies are
+ * never read (a request that sends one gets 413), so the untrusted input
+ * is the request line and headers, which libmicrohttpd parses, and the
+ * path handed to a route.
  */
 #ifndef SEG_HTTP_H
 #define SEG_HTTP_H
@@ -54,9 +59,34 @@ uint16_t seg_http_port(const seg_http_t *h);
  * ready. Thread-safe. */
 void seg_http_set_ready(seg_http_t *h, bool ready, const char *reason);
 
-/* Stops the server: closes the listening socket and open connections and
- * joins the server thread, so no render runs after it returns. NULL is a
- * no-op. */
+/* A request for a route, and the reply its handler writes. */
+typedef struct seg_http_call {
+    const char *method;        /* "GET", "HEAD" or "POST" */
+    const char *path;          /* as decoded by the server ("%2F" is "/") */
+    const char *rest;          /* path after the route's prefix */
+    const char *authorization; /* the header, or NULL */
+    unsigned    status;        /* set by the handler; 0 means 500 */
+    const char *content_type;  /* set by the handler; NULL: text/plain */
+    char       *body;          /* set by the handler: malloc'd, taken over */
+    size_t      len;
+} seg_http_call_t;
+
+typedef void (*seg_http_handler_fn)(void *opaque, seg_http_call_t *call);
+
+/* Sends requests with this method (GET also takes HEAD) whose path is
+ * prefix or starts with it to fn, called from seg_http_serve. Routes are
+ * added before requests arrive (right after seg_http_new). Returns 0, or
+ * -1 if there are too many. */
+int seg_http_route(seg_http_t *h, const char *method, const char *prefix,
+                   seg_http_handler_fn fn, void *opaque);
+
+/* Answers the requests for routes that arrived since the last call, on
+ * the calling thread. Returns how many. NULL is a no-op. */
+int seg_http_serve(seg_http_t *h);
+
+/* Stops the server: answers parked requests with 503, closes the
+ * listening socket and open connections and joins the server thread, so
+ * no render runs after it returns. NULL is a no-op. */
 void seg_http_destroy(seg_http_t *h);
 
 #endif

@@ -10,13 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CODES 128            /* >= every dimension's value count (rfm: 101) */
+#define CODES 256            /* >= every dimension's value count (rfm: 101, rules: 255) */
+#define MAX_VALUES 64        /* texts in a computed rule's list */
+
+typedef struct vlist {
+    char  *v[MAX_VALUES];
+    size_t n;
+} vlist_t;
 
 typedef struct rule {
     char      topic[SEG_CFG_MAPKEY_MAX];
-    seg_dim_t dim;
-    bool      any_from, any_to, from_null;
+    int       dim;                  /* a built-in, or -1: the user rule named name */
+    char      name[SEG_RULE_NAME_MAX + 1];
+    bool      text;                 /* a computed rule: values compared as text */
+    bool      any_from, any_to, from_null, to_null;
     uint64_t  from[CODES / 64], to[CODES / 64];
+    vlist_t   from_text, to_text;
 } rule_t;
 
 struct seg_routes {
@@ -24,12 +33,25 @@ struct seg_routes {
     size_t  n;
 };
 
-static int code_of(seg_dim_t d, const char *name, size_t len)
+/* What a route's dimension can be: a built-in, or a user rule. */
+typedef struct dimref {
+    int                dim;        /* built-in, or -1 */
+    const char        *name;
+    int                nvals;      /* user rule: values, -1 computed */
+    const char *const *vals;
+} dimref_t;
+
+static int code_of(const dimref_t *d, const char *name, size_t len)
 {
-    for (unsigned c = 0; c < seg_dim_value_count(d); c++) {
-        const char *n = seg_dim_value_name(d, (uint8_t)c);
-        if (n && strlen(n) == len && memcmp(n, name, len) == 0) return (int)c;
+    if (d->dim >= 0) {
+        for (unsigned c = 0; c < seg_dim_value_count((seg_dim_t)d->dim); c++) {
+            const char *n = seg_dim_value_name((seg_dim_t)d->dim, (uint8_t)c);
+            if (n && strlen(n) == len && memcmp(n, name, len) == 0) return (int)c;
+        }
+        return -1;
     }
+    for (int k = 0; k < d->nvals; k++)
+        if (strlen(d->vals[k]) == len && memcmp(d->vals[k], name, len) == 0) return k + 1;
     return -1;
 }
 
@@ -39,10 +61,11 @@ static const char *skip_ws(const char *p)
     return p;
 }
 
-/* Parses "a,b,c" up to the end or "->"; sets bits. Returns the end, or
- * NULL with why set. */
-static const char *parse_set(const char *p, seg_dim_t d, uint64_t *bits, bool *has_null,
-                             char *why, size_t wsz)
+/* Parses "a,b,c" up to the end or "->"; sets bits (or texts for a
+ * computed rule). has_null: where "null" may stand. Returns the end, or
+ * NULL with why. */
+static const char *parse_set(const char *p, const dimref_t *d, uint64_t *bits, vlist_t *texts,
+                             bool *has_null, char *why, size_t wsz)
 {
     for (;;) {
         p = skip_ws(p);
@@ -55,10 +78,23 @@ static const char *parse_set(const char *p, seg_dim_t d, uint64_t *bits, bool *h
         }
         if (has_null && len == 4 && memcmp(b, "null", 4) == 0) {
             *has_null = true;
+        } else if (d->dim < 0 && d->nvals < 0) {
+            if (texts->n == MAX_VALUES) {
+                snprintf(why, wsz, "more than %d values", MAX_VALUES);
+                return NULL;
+            }
+            texts->v[texts->n] = strndup(b, len);
+            if (!texts->v[texts->n]) {
+                snprintf(why, wsz, "out of memory");
+                return NULL;
+            }
+            texts->n++;
         } else {
             int c = code_of(d, b, len);
-            if (c <= 0 && !(d == SEG_DIM_DISSATISFIED && c == 0)) {
-                snprintf(why, wsz, "'%.*s' is not a value of dimension '%s'", (int)len, b, seg_dim_name(d));
+            /* code 0 is "undefined" for lifecycle/value/rfm, but dissatisfied's "out" */
+            if (c < 0 || (d->dim >= 0 && c == 0 && d->dim != SEG_DIM_DISSATISFIED)) {
+                snprintf(why, wsz, "'%.*s' is not a value of %s '%s'", (int)len, b,
+                         d->dim >= 0 ? "dimension" : "rule", d->name);
                 return NULL;
             }
             bits[c / 64] |= 1ULL << (c % 64);
@@ -69,32 +105,44 @@ static const char *parse_set(const char *p, seg_dim_t d, uint64_t *bits, bool *h
     }
 }
 
-static int parse_rule(rule_t *r, const char *s, char *why, size_t wsz)
+static int parse_rule(rule_t *r, const char *s, const seg_ruleset_t *rules, char *why,
+                      size_t wsz)
 {
     const char *p = skip_ws(s), *b = p;
     while (*p && *p != ' ' && *p != '\t' && strncmp(p, "->", 2) != 0) p++;
-    int d;
-    for (d = 0; d < SEG_DIM__COUNT; d++) {
-        const char *n = seg_dim_name((seg_dim_t)d);
-        if (strlen(n) == (size_t)(p - b) && memcmp(n, b, (size_t)(p - b)) == 0) break;
+    size_t len = (size_t)(p - b);
+    dimref_t d = { .dim = -1 };
+    for (int k = 0; k < SEG_DIM__COUNT; k++) {
+        const char *n = seg_dim_name((seg_dim_t)k);
+        if (strlen(n) == len && memcmp(n, b, len) == 0) {
+            d.dim = k;
+            d.name = n;
+        }
     }
-    if (d == SEG_DIM__COUNT) {
-        snprintf(why, wsz, "'%.*s' is not a dimension (lifecycle, value, rfm, dissatisfied)",
-                 (int)(p - b), b);
+    int ri = rules && d.dim < 0 ? seg_ruleset_find(rules, b, len) : -1;
+    if (d.dim < 0 && ri < 0) {
+        snprintf(why, wsz, "'%.*s' is not a dimension (lifecycle, value, rfm, dissatisfied, "
+                 "or a rule of segments.rules)", (int)len, b);
         return -1;
     }
-    r->dim = (seg_dim_t)d;
+    if (ri >= 0) {
+        d.name = seg_ruleset_name(rules, (uint32_t)ri);
+        d.nvals = seg_ruleset_values(rules, (uint32_t)ri, &d.vals);
+        snprintf(r->name, sizeof r->name, "%s", d.name);
+        r->text = d.nvals < 0;
+    }
+    r->dim = d.dim;
     r->any_from = r->any_to = true;
     p = skip_ws(p);
     if (strncmp(p, "from", 4) == 0 && (p[4] == ' ' || p[4] == '\t')) {
         r->any_from = false;
-        p = parse_set(p + 4, r->dim, r->from, &r->from_null, why, wsz);
+        p = parse_set(p + 4, &d, r->from, &r->from_text, &r->from_null, why, wsz);
         if (!p) return -1;
     }
     p = skip_ws(p);
     if (strncmp(p, "->", 2) == 0) {
         r->any_to = false;
-        p = parse_set(p + 2, r->dim, r->to, NULL, why, wsz);
+        p = parse_set(p + 2, &d, r->to, &r->to_text, d.dim < 0 ? &r->to_null : NULL, why, wsz);
         if (!p) return -1;
     }
     p = skip_ws(p);
@@ -105,7 +153,21 @@ static int parse_rule(rule_t *r, const char *s, char *why, size_t wsz)
     return 0;
 }
 
-seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, char *errstr, size_t errstr_size)
+static void vlist_free(vlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    l->n = 0;
+}
+
+static bool in_texts(const vlist_t *l, const char *v)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], v) == 0) return true;
+    return false;
+}
+
+seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, const seg_ruleset_t *rules,
+                             char *errstr, size_t errstr_size)
 {
     seg_routes_t *rs = calloc(1, sizeof *rs);
     if (!rs) goto oom;
@@ -117,7 +179,9 @@ seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, char *errstr, size_t errstr_s
         const seg_cfg_mapentry_t *e = &cfg->routes.e[i];
         rule_t *r = &rs->rules[rs->n];
         char why[256];
-        if (parse_rule(r, e->val, why, sizeof why) != 0) {
+        if (parse_rule(r, e->val, rules, why, sizeof why) != 0) {
+            vlist_free(&r->from_text);
+            vlist_free(&r->to_text);
             char where[600];
             seg_cfg_where(cfg, "routes", e, where, sizeof where);
             snprintf(errstr, errstr_size, "%s: key 'routes.%s': %s", where, e->key, why);
@@ -137,6 +201,10 @@ oom:
 void seg_routes_destroy(seg_routes_t *r)
 {
     if (!r) return;
+    for (size_t i = 0; i < r->n; i++) {
+        vlist_free(&r->rules[i].from_text);
+        vlist_free(&r->rules[i].to_text);
+    }
     free(r->rules);
     free(r);
 }
@@ -148,11 +216,24 @@ const char *seg_routes_topic(const seg_routes_t *r, size_t i) { return r->rules[
 bool seg_routes_match(const seg_routes_t *rs, size_t i, const seg_transition_t *t)
 {
     const rule_t *r = &rs->rules[i];
-    if (t->dim != r->dim) return false;
-    if (!r->any_to && !(r->to[t->to_code / 64] >> (t->to_code % 64) & 1)) return false;
+    if (r->dim >= 0) {
+        if ((int)t->dim != r->dim) return false;
+    } else if ((unsigned)t->dim < SEG_DIM__COUNT || strcmp(t->dim_name, r->name) != 0) {
+        return false;
+    }
+    if (!r->any_to) {
+        if (!t->to) {
+            if (!r->to_null) return false;
+        } else if (r->text ? !in_texts(&r->to_text, t->to)
+                           : !(r->to[t->to_code / 64] >> (t->to_code % 64) & 1)) {
+            return false;
+        }
+    }
     if (!r->any_from) {
         if (!t->from) return r->from_null;
-        if (!(r->from[t->from_code / 64] >> (t->from_code % 64) & 1)) return false;
+        if (r->text ? !in_texts(&r->from_text, t->from)
+                    : !(r->from[t->from_code / 64] >> (t->from_code % 64) & 1))
+            return false;
     }
     return true;
 }

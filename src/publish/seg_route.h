@@ -11,6 +11,11 @@
  *   dissatisfied                        every dissatisfied transition
  * "null" in a from-list matches a first value. Values are checked against
  * the dimension's vocabulary when the rules are built.
+ *
+ * A user rule (docs/rules.md) is a dimension like the built-ins: its name
+ * goes first, a membership's values are out and in, a graded rule's its
+ * labels; a computed rule takes any text, compared as written. For rules
+ * "null" also works in a to-list: a rule that leaves its value.
  */
 #ifndef SEG_ROUTE_H
 #define SEG_ROUTE_H
@@ -19,13 +24,16 @@
 #include <stddef.h>
 
 #include "config/seg_cfg.h"
+#include "rule/seg_rule.h"
 #include "segment/seg_engine.h"
 
 typedef struct seg_routes seg_routes_t;
 
-/* Builds the rules of cfg->routes. NULL with errstr naming the key and its
- * location when a rule does not parse. An empty rule set is valid. */
-seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, char *errstr, size_t errstr_size);
+/* Builds the rules of cfg->routes, for the user rules of rules (NULL:
+ * none; borrowed only during the call). NULL with errstr naming the key
+ * and its location when a rule does not parse. An empty rule set is valid. */
+seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, const seg_ruleset_t *rules,
+                             char *errstr, size_t errstr_size);
 /* NULL is a no-op. */
 void seg_routes_destroy(seg_routes_t *r);
 

@@ -39,7 +39,7 @@ static void default_churn_alerts(void **state)
     (void)state;
     seg_cfg_t *c = cfg_with(NULL, 0);
     char err[512];
-    seg_routes_t *r = seg_routes_new(c, err, sizeof err);
+    seg_routes_t *r = seg_routes_new(c, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(seg_routes_count(r), 1);
     assert_string_equal(seg_routes_topic(r, 0), "churn-alerts");
@@ -66,7 +66,7 @@ static void from_sets_and_null(void **state)
     };
     seg_cfg_t *c = cfg_with(sets, 4);
     char err[512];
-    seg_routes_t *r = seg_routes_new(c, err, sizeof err);
+    seg_routes_t *r = seg_routes_new(c, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(seg_routes_count(r), 3);
     seg_transition_t first = tr(SEG_DIM_VALUE, 0, SEG_VAL_A);        /* from null */
@@ -109,7 +109,7 @@ static void bad_rules_name_the_key(void **state)
         const char *sets[] = { "routes=", cases[i].set };
         seg_cfg_t *c = cfg_with(sets, 2);
         char err[512];
-        seg_routes_t *r = seg_routes_new(c, err, sizeof err);
+        seg_routes_t *r = seg_routes_new(c, NULL, err, sizeof err);
         assert_null(r);
         if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("%s: got '%s'", cases[i].set, err);
