@@ -21,6 +21,7 @@
  * whose rules read history the state does not hold, with the message of
  * seg_engine_check_rules. A refused or invalid file changes nothing.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,19 @@ static const char *fixed_key_changed(const seg_cfg_t *a, const seg_cfg_t *b)
         if (strcmp(va, vb) != 0) return s->keys[i].key;
     }
     return NULL;
+}
+
+/* Test hook: SEGD_FAULT names a point of the reload where segd kills
+ * itself with SIGKILL (tests/integration/rules_daemon_tests.py), after
+ * delivering what it produced so far, so the crash leaves published
+ * transitions behind. */
+static void fault(daemon_t *d, const char *point)
+{
+    const char *f = getenv("SEGD_FAULT");
+    if (!f || strcmp(f, point) != 0) return;
+    seg_log(SEG_LOG_WARN, "reload", "SEGD_FAULT=%s: killing myself", point);
+    rd_kafka_flush(d->producer, 10000);
+    raise(SIGKILL);
 }
 
 int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_size)
@@ -106,6 +120,7 @@ int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_
                  "checkpoint log); nothing changed");
         goto refused;
     }
+    fault(d, "reload-before-switch");
     /* 2. switch, re-evaluating everyone */
     uint64_t before = 0, after = 0, customers = 0;
     d->cur_slot = NO_SLOT;
@@ -154,6 +169,7 @@ int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_
         count(d->reload_error, 1);
         return -1;
     }
+    fault(d, "reload-after-switch");
     /* 3. the new state, checkpointed */
     if (seg_daemon_checkpoint(d, NULL, "reload") != 0)
         seg_log(SEG_LOG_WARN, "reload", "the checkpoint after the switch failed; a crash "

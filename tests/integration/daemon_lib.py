@@ -145,7 +145,7 @@ class Segd:
     (never in the current directory, where another case's snapshots of
     the same partition numbers would be restored)."""
 
-    def __init__(self, name, work, bootstrap, sets=(), metrics=True):
+    def __init__(self, name, work, bootstrap, sets=(), metrics=True, config=None):
         sets = list(sets)
         if not any(s.startswith("state.dir=") for s in sets):
             sets.append(f"state.dir={os.path.join(work, name + '.state')}")
@@ -153,7 +153,8 @@ class Segd:
         self.port = free_port() if metrics else None
         self.stderr_path = os.path.join(work, f"{name}.stderr")
         self.stdout_path = os.path.join(work, f"{name}.stdout")
-        self.args = [SEGD, "run", "--set", f"kafka.brokers={bootstrap}",
+        self.args = [SEGD, "run"] + (["--config", config] if config else []) + [
+                     "--set", f"kafka.brokers={bootstrap}",
                      "--set", f"metrics.listen=127.0.0.1:{self.port}" if metrics
                      else "metrics.listen=off"]
         for s in sets:
@@ -459,10 +460,10 @@ def write_lines(path, lines):
     return path
 
 
-def replay(work, name, lines, sets=()):
+def replay(work, name, lines, sets=(), config=None):
     """`segd replay` on `lines` (bytes NDJSON): its transition lines."""
     path = write_lines(os.path.join(work, f"{name}.ndjson"), lines)
-    args = [SEGD, "replay", "--input", path]
+    args = [SEGD, "replay", "--input", path] + (["--config", config] if config else [])
     for s in sets:
         args += ["--set", s]
     r = subprocess.run(args, capture_output=True, timeout=120)
