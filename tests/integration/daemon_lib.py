@@ -93,6 +93,16 @@ def http_get(port, path, timeout=5.0):
         return e.code, e.read().decode(), e.headers.get("Content-Type", "")
 
 
+def http_post(port, path, timeout=5.0, body=b""):
+    """(status, body text, content type) of POST http://127.0.0.1:port/path."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers.get("Content-Type", "")
+
+
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
