@@ -18,19 +18,21 @@ typedef struct vlist {
     size_t n;
 } vlist_t;
 
-typedef struct rule {
-    char      topic[SEG_CFG_MAPKEY_MAX];
+typedef struct {
+    size_t    route;                /* index of its topic in topics */
     int       dim;                  /* a built-in, or -1: the user rule named name */
     char      name[SEG_RULE_NAME_MAX + 1];
     bool      text;                 /* a computed rule: values compared as text */
     bool      any_from, any_to, from_null, to_null;
     uint64_t  from[CODES / 64], to[CODES / 64];
     vlist_t   from_text, to_text;
-} rule_t;
+} rule_t;             /* one filter */
 
 struct seg_routes {
-    rule_t *rules;
+    rule_t *rules;                  /* every filter of every route, in route order */
     size_t  n;
+    char  (*topics)[SEG_CFG_MAPKEY_MAX];
+    size_t  ntopics;
 };
 
 /* What a route's dimension can be: a built-in, or a user rule. */
@@ -70,7 +72,9 @@ static const char *parse_set(const char *p, const dimref_t *d, uint64_t *bits, v
     for (;;) {
         p = skip_ws(p);
         const char *b = p;
-        while (*p && *p != ',' && *p != ' ' && *p != '\t' && strncmp(p, "->", 2) != 0) p++;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '|' &&
+               strncmp(p, "->", 2) != 0)
+            p++;
         size_t len = (size_t)(p - b);
         if (len == 0) {
             snprintf(why, wsz, "expected a value name");
@@ -105,12 +109,17 @@ static const char *parse_set(const char *p, const dimref_t *d, uint64_t *bits, v
     }
 }
 
-static int parse_rule(rule_t *r, const char *s, const seg_ruleset_t *rules, char *why,
-                      size_t wsz)
+/* Parses one filter of s, up to its end or a '|', which *end points at. */
+static int parse_rule(rule_t *r, const char *s, const seg_ruleset_t *rules, const char **end,
+                      char *why, size_t wsz)
 {
     const char *p = skip_ws(s), *b = p;
-    while (*p && *p != ' ' && *p != '\t' && strncmp(p, "->", 2) != 0) p++;
+    while (*p && *p != ' ' && *p != '\t' && *p != '|' && strncmp(p, "->", 2) != 0) p++;
     size_t len = (size_t)(p - b);
+    if (len == 0) {
+        snprintf(why, wsz, "expected a dimension");
+        return -1;
+    }
     dimref_t d = { .dim = -1 };
     for (int k = 0; k < SEG_DIM__COUNT; k++) {
         const char *n = seg_dim_name((seg_dim_t)k);
@@ -146,10 +155,12 @@ static int parse_rule(rule_t *r, const char *s, const seg_ruleset_t *rules, char
         if (!p) return -1;
     }
     p = skip_ws(p);
-    if (*p) {
-        snprintf(why, wsz, "unexpected '%s'; the form is \"<dimension> [from a,b] [-> x,y]\"", p);
+    if (*p && *p != '|') {
+        snprintf(why, wsz, "unexpected '%s'; the form is \"<dimension> [from a,b] [-> x,y]\" "
+                 "with alternatives separated by '|'", p);
         return -1;
     }
+    *end = p;
     return 0;
 }
 
@@ -166,30 +177,48 @@ static bool in_texts(const vlist_t *l, const char *v)
     return false;
 }
 
+/* Number of '|'-separated filters in a route's text. */
+static size_t count_alts(const char *s)
+{
+    size_t n = 1;
+    for (; *s; s++) n += *s == '|';
+    return n;
+}
+
 seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, const seg_ruleset_t *rules,
                              char *errstr, size_t errstr_size)
 {
     seg_routes_t *rs = calloc(1, sizeof *rs);
     if (!rs) goto oom;
+    size_t nf = 0;
+    for (unsigned i = 0; i < cfg->routes.n; i++) nf += count_alts(cfg->routes.e[i].val);
     if (cfg->routes.n) {
-        rs->rules = calloc(cfg->routes.n, sizeof *rs->rules);
-        if (!rs->rules) goto oom;
+        rs->rules = calloc(nf, sizeof *rs->rules);
+        rs->topics = calloc(cfg->routes.n, sizeof *rs->topics);
+        if (!rs->rules || !rs->topics) goto oom;
     }
     for (unsigned i = 0; i < cfg->routes.n; i++) {
         const seg_cfg_mapentry_t *e = &cfg->routes.e[i];
-        rule_t *r = &rs->rules[rs->n];
-        char why[256];
-        if (parse_rule(r, e->val, rules, why, sizeof why) != 0) {
-            vlist_free(&r->from_text);
-            vlist_free(&r->to_text);
-            char where[600];
-            seg_cfg_where(cfg, "routes", e, where, sizeof where);
-            snprintf(errstr, errstr_size, "%s: key 'routes.%s': %s", where, e->key, why);
-            seg_routes_destroy(rs);
-            return NULL;
+        const char *p = e->val;
+        for (;;) {
+            rule_t *r = &rs->rules[rs->n];
+            char why[256];
+            const char *end = NULL;
+            if (parse_rule(r, p, rules, &end, why, sizeof why) != 0) {
+                vlist_free(&r->from_text);
+                vlist_free(&r->to_text);
+                char where[600];
+                seg_cfg_where(cfg, "routes", e, where, sizeof where);
+                snprintf(errstr, errstr_size, "%s: key 'routes.%s': %s", where, e->key, why);
+                seg_routes_destroy(rs);
+                return NULL;
+            }
+            r->route = rs->ntopics;
+            rs->n++;
+            if (*end != '|') break;
+            p = end + 1;
         }
-        snprintf(r->topic, sizeof r->topic, "%s", e->key);
-        rs->n++;
+        snprintf(rs->topics[rs->ntopics++], sizeof rs->topics[0], "%s", e->key);
     }
     return rs;
 oom:
@@ -206,16 +235,16 @@ void seg_routes_destroy(seg_routes_t *r)
         vlist_free(&r->rules[i].to_text);
     }
     free(r->rules);
+    free(r->topics);
     free(r);
 }
 
-size_t seg_routes_count(const seg_routes_t *r) { return r->n; }
+size_t seg_routes_count(const seg_routes_t *r) { return r->ntopics; }
 
-const char *seg_routes_topic(const seg_routes_t *r, size_t i) { return r->rules[i].topic; }
+const char *seg_routes_topic(const seg_routes_t *r, size_t i) { return r->topics[i]; }
 
-bool seg_routes_match(const seg_routes_t *rs, size_t i, const seg_transition_t *t)
+static bool filter_match(const rule_t *r, const seg_transition_t *t)
 {
-    const rule_t *r = &rs->rules[i];
     if (r->dim >= 0) {
         if ((int)t->dim != r->dim) return false;
     } else if ((unsigned)t->dim < SEG_DIM__COUNT || strcmp(t->dim_name, r->name) != 0) {
@@ -236,4 +265,11 @@ bool seg_routes_match(const seg_routes_t *rs, size_t i, const seg_transition_t *
             return false;
     }
     return true;
+}
+
+bool seg_routes_match(const seg_routes_t *rs, size_t i, const seg_transition_t *t)
+{
+    for (size_t k = 0; k < rs->n; k++)
+        if (rs->rules[k].route == i && filter_match(&rs->rules[k], t)) return true;
+    return false;
 }

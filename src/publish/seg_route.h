@@ -9,6 +9,9 @@
  *   lifecycle -> at_risk,churned        into at_risk or churned
  *   value from B,C -> A                 B or C moving to A
  *   dissatisfied                        every dissatisfied transition
+ * Filters separated by '|' are alternatives: the topic receives a
+ * transition any of them selects, once ("lifecycle -> at_risk,churned |
+ * likely_churned -> in").
  * "null" in a from-list matches a first value. Values are checked against
  * the dimension's vocabulary when the rules are built.
  *
@@ -37,11 +40,11 @@ seg_routes_t *seg_routes_new(const seg_cfg_t *cfg, const seg_ruleset_t *rules,
 /* NULL is a no-op. */
 void seg_routes_destroy(seg_routes_t *r);
 
-/* Number of rules. */
+/* Number of routes (topics). */
 size_t seg_routes_count(const seg_routes_t *r);
-/* Topic of rule i. */
+/* Topic of route i. */
 const char *seg_routes_topic(const seg_routes_t *r, size_t i);
-/* True if rule i selects transition t. */
+/* True if one of route i's filters selects transition t. */
 bool seg_routes_match(const seg_routes_t *r, size_t i, const seg_transition_t *t);
 
 #endif

@@ -95,6 +95,33 @@ static void from_sets_and_null(void **state)
     free(c);
 }
 
+/* "a | b": the route takes what either filter selects. */
+static void alternatives(void **state)
+{
+    (void)state;
+    const char *sets[] = { "routes=", "routes.alerts=lifecycle -> churned | value from A|dissatisfied -> in" };
+    seg_cfg_t *c = cfg_with(sets, 2);
+    char err[512];
+    seg_routes_t *r = seg_routes_new(c, NULL, err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(seg_routes_count(r), 1);
+    assert_string_equal(seg_routes_topic(r, 0), "alerts");
+    seg_transition_t churned = tr(SEG_DIM_LIFECYCLE, SEG_LC_SILENT, SEG_LC_CHURNED);
+    seg_transition_t at_risk = tr(SEG_DIM_LIFECYCLE, SEG_LC_ACTIVE, SEG_LC_AT_RISK);
+    seg_transition_t a_drop = tr(SEG_DIM_VALUE, SEG_VAL_A, SEG_VAL_C);
+    seg_transition_t b_up = tr(SEG_DIM_VALUE, SEG_VAL_B, SEG_VAL_A);
+    seg_transition_t dis_in = tr(SEG_DIM_DISSATISFIED, SEG_DIS_OUT, SEG_DIS_IN);
+    seg_transition_t dis_out = tr(SEG_DIM_DISSATISFIED, SEG_DIS_IN, SEG_DIS_OUT);
+    assert_true(seg_routes_match(r, 0, &churned));
+    assert_false(seg_routes_match(r, 0, &at_risk));
+    assert_true(seg_routes_match(r, 0, &a_drop));
+    assert_false(seg_routes_match(r, 0, &b_up));
+    assert_true(seg_routes_match(r, 0, &dis_in));
+    assert_false(seg_routes_match(r, 0, &dis_out));
+    seg_routes_destroy(r);
+    free(c);
+}
+
 static void bad_rules_name_the_key(void **state)
 {
     (void)state;
@@ -104,6 +131,8 @@ static void bad_rules_name_the_key(void **state)
         { "routes.x=value from A,",  "--set: key 'routes.x': expected a value name" },
         { "routes.x=rfm -> R1F1M1 extra", "--set: key 'routes.x': unexpected 'extra'" },
         { "routes.x=value -> E", "--set: key 'routes.x': 'E' is not a value of dimension 'value'" },
+        { "routes.x=value -> A |", "--set: key 'routes.x': expected a dimension" },
+        { "routes.x=value -> A | lifecycle -> A", "--set: key 'routes.x': 'A' is not a value of dimension 'lifecycle'" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *sets[] = { "routes=", cases[i].set };
@@ -156,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_churn_alerts),
         cmocka_unit_test(from_sets_and_null),
+        cmocka_unit_test(alternatives),
         cmocka_unit_test(bad_rules_name_the_key),
         cmocka_unit_test(kafka_passthrough_errors),
     };
