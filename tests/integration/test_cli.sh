@@ -58,6 +58,12 @@ expect_rc "replay without --input" 2
 # --- check-config ----------------------------------------------------------
 run "$SEGD" check-config "$SEG_SRC/config/segd.yaml"
 expect_rc "check-config config/segd.yaml" 0
+# Its commented examples, switched on, are valid too (make demo runs them).
+sh "$SEG_SRC/tools/uncomment-examples.sh" "$SEG_SRC/config/segd.yaml" > "$TMP/examples.yaml"
+if grep -q '^  rules:' "$TMP/examples.yaml"; then ok "config/segd.yaml has an example rule set"
+else bad "config/segd.yaml has no example rule set under '# >>> example rules'"; fi
+run "$SEGD" check-config "$TMP/examples.yaml"
+expect_rc "check-config config/segd.yaml with its examples uncommented" 0
 
 nbad=0
 for f in "$SEG_SRC"/tests/data/config/bad/*.yaml; do

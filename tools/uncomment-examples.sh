@@ -1,0 +1,15 @@
+#!/bin/sh
+# uncomment-examples.sh [IN]: prints IN (default config/segd.yaml) with the
+# commented example blocks switched on: every line between a
+# "# >>> example ..." and its "# <<< example ..." marker loses its "# ".
+#
+# Why a tool: the shipped config must load to the built-in defaults (a unit
+# test checks it), yet its examples must stay valid; `make demo` runs segd
+# on this output, and tests/integration/test_cli.sh checks it with
+# `segd check-config`, so an example that rots fails the build.
+awk '
+  /^ *# >>> example/ { on = 1; print; next }
+  /^ *# <<< example/ { on = 0; print; next }
+  on { sub(/# ?/, ""); print; next }
+  { print }
+' "${1:-config/segd.yaml}"
