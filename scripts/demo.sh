@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make demo` (scripts/demo.sh BUILD_DIR): segd as users deploy it, live.
 #
-#   1. `segd run` with the default config: kafka.brokers is "embedded", so
+#   1. `segd run` with the default config and its example user rules
+#      switched on (tools/uncomment-examples.sh: intent grades A-E from
+#      contacts, customer types, problem customers, two audiences, as in
+#      docs/rules.md): kafka.brokers is "embedded", so
 #      segd starts librdkafka's in-process Kafka-protocol cluster on
 #      127.0.0.1, prints its address and consumes `events` from it.
 #   2. tools/seg_gen produces two years of BG/NBD history for 3,000
@@ -112,6 +115,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# The default config with its commented example rules switched on.
+sh tools/uncomment-examples.sh config/segd.yaml >"$WORK/segd.yaml" || { echo "demo: cannot write its config" >&2; exit 1; }
 trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
@@ -141,7 +146,7 @@ die() {
 for attempt in 1 2 3; do
   PORT=$(free_port)
   # state.dir: snapshots go to the scratch directory, not the work tree.
-  "$SEGD" run --config config/segd.yaml --set metrics.listen=127.0.0.1:"$PORT" \
+  "$SEGD" run --config "$WORK/segd.yaml" --set metrics.listen=127.0.0.1:"$PORT" \
     --set state.dir="$WORK/state" >"$WORK/segd.out" 2>"$WORK/segd.log" &
   SEGD_PID=$!
   BOOT=
@@ -158,7 +163,8 @@ for attempt in 1 2 3; do
 done
 [ -n "$BOOT" ] || die "segd did not print its bootstrap address"
 
-echo "== segd run (pid $SEGD_PID), default config, kafka.brokers: embedded"
+echo "== segd run (pid $SEGD_PID), default config with its example rules on, kafka.brokers: embedded"
+echo "   user rules: $(sed -n 's/^    \([a-z_0-9]*\):$/\1/p' "$WORK/segd.yaml" | tr '\n' ' ')"
 sed 's/^/   /' "$WORK/segd.out"
 echo "   metrics: http://127.0.0.1:$PORT/metrics   topics: events (6 partitions), transitions,"
 echo "   churn-alerts, events-dlq. Any Kafka client can use it meanwhile, e.g.:"
@@ -195,7 +201,8 @@ files = {t: open(os.path.join(work, t + ".ndjson")) for t in ("transitions", "ch
 buf = {t: "" for t in files}
 count = collections.Counter()              # (dimension, to)
 alerts = collections.Counter()
-shown = shown_live = 0
+shown = shown_live = shown_rule = 0
+BUILTIN = ("lifecycle", "value", "rfm", "dissatisfied")
 live_since = None
 next_live = 0
 
@@ -228,7 +235,8 @@ def status():
     by_dim = collections.Counter()
     for (d, _), n in count.items():
         by_dim[d] += n
-    dims = " ".join(f"{d} {by_dim[d]:,}" for d in ("lifecycle", "value", "rfm", "dissatisfied"))
+    dims = " ".join(f"{d} {by_dim[d]:,}" for d in ("lifecycle", "value", "rfm", "dissatisfied",
+                                                    "intent"))
     print(f"  [{time.time() - t0:4.0f}s] event time {day(wm) if wm else '-':10s} | events in {ev:8,.0f}"
           f" | transitions {sum(count.values()):7,} ({dims}) | churn-alerts {sum(alerts.values()):,}",
           flush=True)
@@ -245,8 +253,14 @@ while True:
         if shown < 6:
             print("  " + json.dumps(t, separators=(",", ":")), flush=True)
             shown += 1
-        elif (live_since is not None and shown_live < 6 and t["cause"] == "event" and
-              t["dimension"] == "lifecycle" and time.time() >= next_live):
+        elif t["dimension"] not in BUILTIN and t["from"] is not None and shown_rule < 3:
+            # a user rule moving, by an event or by time alone
+            print("  rule: " + json.dumps(t, separators=(",", ":")), flush=True)
+            shown_rule += 1
+        elif (live_since is not None and shown_live < 8 and t["cause"] == "event" and
+              (t["dimension"] == "lifecycle" or
+               (t["dimension"] == "intent" and shown_live % 2 == 1)) and
+              time.time() >= next_live):
             at = datetime.datetime.strptime(t["at"], "%Y-%m-%dT%H:%M:%SZ") \
                 .replace(tzinfo=datetime.timezone.utc).timestamp()
             if at >= live_since:
@@ -266,12 +280,13 @@ while True:
     time.sleep(0.2)
 
 print("\n== transitions received on `transitions`, by dimension and new value:")
-for d in ("lifecycle", "value", "dissatisfied", "rfm"):
+for d in ("lifecycle", "value", "dissatisfied", "rfm") + tuple(
+        sorted({dd for dd, _ in count} - set(BUILTIN))):
     items = sorted(((to, n) for (dd, to), n in count.items() if dd == d), key=lambda x: -x[1])
     if d == "rfm" and len(items) > 8:
         rest = sum(n for _, n in items[8:])
         items = items[:8] + [(f"(+{len(items) - 8} more codes)", rest)]
-    print(f"  {d:12s} " + ", ".join(f"{to} {n:,}" for to, n in items))
+    print(f"  {d:15s} " + ", ".join(f"{to} {n:,}" for to, n in items))
 want = count[("lifecycle", "at_risk")] + count[("lifecycle", "churned")]
 got = sum(alerts.values())
 print(f"\n== churn-alerts (route \"lifecycle -> at_risk,churned\"): "
@@ -361,11 +376,12 @@ print(f"  (produced {int(sys.argv[2]):,} records; folded + rejected = {sum(ev.va
 tr = collections.defaultdict(collections.Counter)
 for l, v in get("segd_transitions_total"):
     tr[l["dimension"]][l["to"]] += v
-for d in ("lifecycle", "value", "dissatisfied", "rfm"):
+for d in ("lifecycle", "value", "dissatisfied", "rfm") + tuple(
+        sorted(set(tr) - {"lifecycle", "value", "dissatisfied", "rfm"})):
     c = tr.get(d, {})
     top = sorted(c.items(), key=lambda kv: -kv[1])
     txt = ", ".join(f"{k} {v:,.0f}" for k, v in top[:7]) + (f", ... ({len(top)} codes)" if len(top) > 7 else "")
-    print(f"  transitions {d:12s}{sum(c.values()):7,.0f}  {txt}")
+    print(f"  transitions {d:16s}{sum(c.values()):7,.0f}  {txt}")
 print(f"  customers in memory {one('segd_customers'):8,.0f}")
 lag = get("segd_consumer_lag")
 print(f"  consumer lag        {sum(v for _, v in lag):8,.0f}  over {len(lag)} partitions")
