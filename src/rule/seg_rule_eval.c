@@ -28,6 +28,107 @@
 
 /* ---- lifecycle --------------------------------------------------------------------- */
 
+static const uint8_t sel_first[SEL__COUNT];
+static const uint8_t sel_last[SEL__COUNT];
+
+/* The time sources program p reads (see TSRC_*). */
+static uint64_t prog_tdeps(const seg_ruleset_t *rs, const prog_t *p)
+{
+    uint64_t m = 0;
+    if (!p->present) return 0;
+    for (uint32_t pc = p->start; rs->code[pc].op != OP_END; pc++) {
+        const rop_t *op = &rs->code[pc];
+        if (op->op == OP_WIN) {
+            m |= op->a < TSRC_WINS ? (uint64_t)1 << op->a : TSRC_OTHER;
+        } else if (op->op == OP_FEAT) {
+            const feat_t *f = &rs->feats[op->a];
+            if (f->kind != FT_RECENCY && f->kind != FT_AGE && f->kind != FT_SINCE) {
+                m |= TSRC_OTHER;      /* predictions change with time alone */
+                continue;
+            }
+            uint8_t sel = f->kind == FT_SINCE ? f->sel : 0;
+            for (uint32_t i = 0; i < rs->n_tbases; i++)
+                if (rs->tbases[i].kind == f->kind && rs->tbases[i].sel == sel)
+                    m |= i < TSRC_TBASES ? (uint64_t)1 << (TSRC_WINS + i) : TSRC_OTHER;
+            /* no tbase: only has() reads it, which time does not change */
+        }
+    }
+    return m;
+}
+
+static int build_tdeps(seg_rulerun_t *rr)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    rr->tdeps = calloc(rs->n_rules + 1, sizeof *rr->tdeps);
+    if (!rr->tdeps) return -1;
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        const crule_t *r = &rs->rules[i];
+        uint64_t m = prog_tdeps(rs, &r->where) | prog_tdeps(rs, &r->when) |
+                     prog_tdeps(rs, &r->value);
+        for (uint32_t k = 0; k < r->n_cases; k++) m |= prog_tdeps(rs, &r->cases[k]);
+        rr->tdeps[i] = m;
+    }
+    return 0;
+}
+
+/* The time sources with an instant exactly at t: a window whose entry
+ * leaves at t (ts + w == t), a threshold a growing feature reaches at t.
+ * Before expire(): the entries leaving at t are still there. */
+static uint64_t due_sources(seg_rulerun_t *rr, const seg_rule_cust_t *c)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    uint64_t m = TSRC_OTHER;
+    int64_t t = c->t;
+    for (uint32_t k = 0; k < rs->n_wins && k < TSRC_WINS; k++) {
+        const win_t *w = &rs->wins[k];
+        for (unsigned s = sel_first[w->sel]; s <= sel_last[w->sel]; s++) {
+            const seg_window_t *win = row_win(rs, c->row, s);
+            uint32_t i = seg_window_first_after(rr->pool, win, t - w->w - 1);
+            if (i < win->len && seg_window_at(rr->pool, win, i).ts == t - w->w) {
+                m |= (uint64_t)1 << k;
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < rs->n_tbases && i < TSRC_TBASES; i++) {
+        const tbase_t *tb = &rs->tbases[i];
+        int64_t base;
+        bool has = c->has_purchase;
+        if (tb->kind == FT_RECENCY) base = c->last_purchase;
+        else if (tb->kind == FT_AGE) base = c->first_purchase;
+        else base = since_get(rs, c->row, tb->sel, &has);
+        if (!has) continue;
+        for (uint32_t j = 0; j < tb->n; j++)
+            if (base + tb->off[j] == t) {
+                m |= (uint64_t)1 << (TSRC_WINS + i);
+                break;
+            }
+    }
+    return m;
+}
+
+/* The distinct (stream, width) pairs of rs's windows. */
+static int build_ends(seg_rulerun_t *rr)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    size_t cap = 0;
+    for (uint32_t k = 0; k < rs->n_wins; k++)
+        cap += (size_t)(sel_last[rs->wins[k].sel] - sel_first[rs->wins[k].sel] + 1);
+    rr->ends = malloc((cap + 1) * sizeof *rr->ends);
+    if (!rr->ends) return -1;
+    for (uint32_t k = 0; k < rs->n_wins; k++)
+        for (unsigned s = sel_first[rs->wins[k].sel]; s <= sel_last[rs->wins[k].sel]; s++) {
+            uint32_t j = 0;
+            while (j < rr->n_ends && !(rr->ends[j].s == s && rr->ends[j].w == rs->wins[k].w)) j++;
+            if (j == rr->n_ends) {
+                rr->ends[j].s = (uint8_t)s;
+                rr->ends[j].w = rs->wins[k].w;
+                rr->n_ends++;
+            }
+        }
+    return 0;
+}
+
 seg_rulerun_t *seg_rulerun_new(const seg_ruleset_t *rs, seg_winpool_t *pool)
 {
     seg_rulerun_t *rr = calloc(1, sizeof *rr);
@@ -48,7 +149,8 @@ seg_rulerun_t *seg_rulerun_new(const seg_ruleset_t *rs, seg_winpool_t *pool)
     rr->sb.cap = (size_t)(rs->n_concat + 1) * (STR_MAX + 1);
     rr->sb.p = malloc(rr->sb.cap);
     if (!rr->vp || !rr->stack || !rr->feat_val || !rr->win_val || !rr->rule_val ||
-        !rr->feat_gen || !rr->win_gen || !rr->rule_gen || !rr->rule_code || !rr->sb.p) {
+        !rr->feat_gen || !rr->win_gen || !rr->rule_gen || !rr->rule_code || !rr->sb.p ||
+        build_ends(rr) != 0 || build_tdeps(rr) != 0) {
         seg_rulerun_destroy(rr);
         return NULL;
     }
@@ -68,6 +170,8 @@ void seg_rulerun_destroy(seg_rulerun_t *rr)
     free(rr->rule_gen);
     free(rr->rule_code);
     free(rr->sb.p);
+    free(rr->ends);
+    free(rr->tdeps);
     free(rr);
 }
 
@@ -188,18 +292,6 @@ int seg_rulerun_fold(seg_rulerun_t *rr, unsigned char *row, const seg_event_t *e
 
 static rval_t dur(int64_t s) { return (rval_t){ .t = RV_DUR, .u.i = s }; }
 
-/* Index of the first entry of w with ts > cut (entries sorted by ts). */
-static uint32_t first_after(const seg_winpool_t *pool, const seg_window_t *w, int64_t cut)
-{
-    uint32_t lo = 0, hi = w->len;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (seg_window_at(pool, w, mid).ts > cut) hi = mid;
-        else lo = mid + 1;
-    }
-    return lo;
-}
-
 static const uint8_t sel_first[SEL__COUNT] = { ST_PURCHASE, ST_REFUND, ST_VISIT, ST_INQUIRY,
                                                ST_COMPLAINT, ST_SUPPORT, ST_FEEDBACK, ST_CALL,
                                                ST_VISIT };
@@ -215,7 +307,7 @@ static rval_t window_value(seg_rulerun_t *rr, uint32_t k)
     int64_t cut = rr->c->t - w->w, count = 0, sum = 0;
     for (unsigned s = sel_first[w->sel]; s <= sel_last[w->sel]; s++) {
         const seg_window_t *win = row_win(rs, rr->c->row, s);
-        uint32_t i = first_after(rr->pool, win, cut);
+        uint32_t i = seg_window_first_after(rr->pool, win, cut);
         count += win->len - i;
         if (w->sum) {
             int64_t vals[32];
@@ -296,13 +388,14 @@ static rval_t rule_value(seg_rulerun_t *rr, uint32_t i, rval_t *stack, uint16_t 
     if (rr->rule_gen[i] != rr->gen) {
         if (r->form != FORM_VALUE) {
             rr->rule_code[i] = stored_code(r, rr->c->row);
-            rr->rule_val[i] = str(rr->rule_code[i] ? r->labels[rr->rule_code[i]] : NULL);
             rr->rule_gen[i] = rr->gen;
         } else {
             compute_rule(rr, i, stack);
         }
     }
     if (code) *code = rr->rule_code[i];
+    if (r->form != FORM_VALUE)
+        return str(rr->rule_code[i] ? r->labels[rr->rule_code[i]] : NULL);
     return rr->rule_val[i];
 }
 
@@ -423,7 +516,7 @@ static int compute_rule(seg_rulerun_t *rr, uint32_t i, rval_t *stack)
             break;
         }
     }
-    if (r->form != FORM_VALUE) v = str(code ? r->labels[code] : NULL);
+    /* a label's text is made only when another rule reads it (rule_value) */
     rr->rule_val[i] = v;
     rr->rule_code[i] = code;
     rr->rule_gen[i] = rr->gen;
@@ -452,11 +545,17 @@ int seg_rulerun_eval(seg_rulerun_t *rr, const seg_rule_cust_t *c, uint64_t dirty
     }
     rr->c = c;
     rr->sb.used = 0;
+    /* Time: only the rules reading a source due at t (the rest cannot
+     * have changed since their last evaluation, or a deadline would have
+     * been due earlier). */
+    uint64_t tdue = dirty != SEG_RULE_DIRTY_ALL && (dirty & DEP_TIME) ? due_sources(rr, c) : 0;
+    if (dirty != SEG_RULE_DIRTY_ALL) dirty &= ~(uint64_t)DEP_TIME;
     expire(rr, c->row, c->t);
     int rc = 0;
     for (uint32_t i = 0; i < rs->n_rules; i++) {
         const crule_t *r = &rs->rules[i];
-        if (!(r->deps & dirty) && dirty != SEG_RULE_DIRTY_ALL) continue;
+        if (!(r->deps & dirty) && !(rr->tdeps[i] & tdue) && dirty != SEG_RULE_DIRTY_ALL)
+            continue;
         if (rr->rule_gen[i] != rr->gen) compute_rule(rr, i, rr->stack);
         if (r->form != FORM_VALUE) {
             uint16_t old = stored_code(r, c->row), now = rr->rule_code[i];
@@ -515,15 +614,14 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
         }
         if (lo < tb->n && base + tb->off[lo] < best) best = base + tb->off[lo];
     }
-    for (uint32_t k = 0; k < rs->n_wins; k++) {
-        const win_t *w = &rs->wins[k];
-        for (unsigned s = sel_first[w->sel]; s <= sel_last[w->sel]; s++) {
-            const seg_window_t *win = row_win(rs, c->row, s);
-            uint32_t i = first_after(rr->pool, win, now - w->w);
-            if (i < win->len) {
-                int64_t d = seg_window_at(rr->pool, win, i).ts + w->w;
-                if (d < best) best = d;
-            }
+    for (uint32_t k = 0; k < rr->n_ends; k++) {
+        const seg_window_t *win = row_win(rs, c->row, rr->ends[k].s);
+        if (win->len == 0) continue;
+        int64_t w = rr->ends[k].w;
+        uint32_t i = seg_window_first_after(rr->pool, win, now - w);
+        if (i < win->len) {
+            int64_t d = seg_window_at(rr->pool, win, i).ts + w;
+            if (d < best) best = d;
         }
     }
     return best;
@@ -558,7 +656,7 @@ int seg_rulerun_eval_all(seg_rulerun_t *rr, const seg_rule_cust_t *c, const char
         const char *s = NULL;
         size_t n = 0;
         uint32_t id = 0;
-        rval_t v = rr->rule_val[i];
+        rval_t v = r->form == FORM_VALUE ? rr->rule_val[i] : (rval_t){ .t = RV_ABSENT };
         if (v.t != RV_ABSENT) {
             n = rv_print(v, rr->pbuf, &s);
             if (n > STR_MAX) s = NULL;

@@ -347,7 +347,20 @@ struct seg_rulerun {
     const seg_rule_cust_t *c;
     char                   pbuf[64];
     char                   vbuf[STR_MAX + 64];
+    /* Every distinct (stream, width) a window reads, for the next instant
+     * (count and sum, and `contact` with its kinds, share entries). */
+    struct { uint8_t s; int64_t w; } *ends;
+    uint32_t               n_ends;
+    /* Per rule, the time sources it reads (TSRC_* bits): at a deadline
+     * only the rules reading a source due then are evaluated. */
+    uint64_t              *tdeps;
 };
+
+/* Time-source bits: window k (< TSRC_WINS), tbase i (< TSRC_TBASES), and
+ * one bit for everything else (more sources, predictions): always due. */
+#define TSRC_WINS   32
+#define TSRC_TBASES 31
+#define TSRC_OTHER  ((uint64_t)1 << 63)
 
 /* ---- row access ------------------------------------------------------------------- */
 

@@ -264,6 +264,24 @@ seg_winentry_t seg_window_at(const seg_winpool_t *p, const seg_window_t *w, uint
     return get_entry(w_block(p, w) + i * entry_size(t), t);
 }
 
+uint32_t seg_window_first_after(const seg_winpool_t *p, const seg_window_t *w, int64_t cut)
+{
+    uint32_t n = w->len;
+    if (n == 0) return 0;
+    unsigned t = w_tier(w);
+    size_t es = entry_size(t);
+    const unsigned char *b = w_block(p, w);
+    if (get_ts(b, t) > cut) return 0;
+    if (get_ts(b + (n - 1) * es, t) <= cut) return n;
+    uint32_t lo = 1, hi = n - 1;        /* entry 0 <= cut < entry n-1 */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (get_ts(b + mid * es, t) > cut) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
 uint32_t seg_window_vals(const seg_winpool_t *p, const seg_window_t *w, uint32_t from,
                          int64_t *out, uint32_t max)
 {

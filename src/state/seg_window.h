@@ -68,6 +68,11 @@ void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff);
 /* Entry i (< w->len) of the window, entries sorted by ts. */
 seg_winentry_t seg_window_at(const seg_winpool_t *p, const seg_window_t *w, uint32_t i);
 
+/* Index of the first entry with ts > cut (w->len if none): where a
+ * trailing window (cut, t] starts. Binary search, with the two common
+ * answers (every entry inside, none inside) checked first. */
+uint32_t seg_window_first_after(const seg_winpool_t *p, const seg_window_t *w, int64_t cut);
+
 /* Copies the values of entries from .. from+max-1 (fewer at the end of
  * the window) to out, in ts order, and returns how many it copied: a
  * caller summing values reads them in batches without a call per entry. */

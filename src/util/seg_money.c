@@ -62,22 +62,37 @@ int seg_money_from_double(double d, int64_t *out)
     return 0;
 }
 
+/* Decimal digits of v into buf, returns the count (no snprintf: this runs
+ * for every computed rule value and feature printed). */
+static size_t put_u64(uint64_t v, char *buf)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
 size_t seg_money_format(int64_t units, char *buf)
 {
     uint64_t mag = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
     uint64_t whole = mag / SEG_MONEY_SCALE, frac = mag % SEG_MONEY_SCALE;
-    int n;
-    if (frac == 0) {
-        n = snprintf(buf, 32, "%s%llu", units < 0 ? "-" : "",
-                     (unsigned long long)whole);
-    } else {
+    size_t n = 0;
+    if (units < 0) buf[n++] = '-';
+    n += put_u64(whole, buf + n);
+    if (frac != 0) {
         int places = 4;
         while (frac % 10 == 0) {
             frac /= 10;
             places--;
         }
-        n = snprintf(buf, 32, "%s%llu.%0*llu", units < 0 ? "-" : "",
-                     (unsigned long long)whole, places, (unsigned long long)frac);
+        buf[n++] = '.';
+        for (int k = places - 1; k >= 0; k--, frac /= 10) buf[n + (size_t)k] = (char)('0' + frac % 10);
+        n += (size_t)places;
     }
-    return (size_t)n;
+    buf[n] = '\0';
+    return n;
 }
