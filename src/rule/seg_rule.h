@@ -65,14 +65,14 @@ typedef struct seg_rule_spec {
 } seg_rule_spec_t;
 
 /* segments.predict (docs/predict.md). unit, horizon in seconds. */
-typedef struct seg_predict_params {
+typedef struct seg_rule_predict {
     bool    has_bgnbd, has_gg;
     double  r, alpha, a, b;          /* BG/NBD */
     double  p, q, gamma;             /* Gamma-Gamma */
     int64_t unit;                    /* default 7d */
     int64_t horizon;                 /* default 365d */
     double  discount_rate;           /* per year; 0 = undiscounted */
-} seg_predict_params_t;
+} seg_rule_predict_t;
 
 /* Selectors, in the order of docs/rules.md; retain is indexed by them. */
 #define SEG_RULE_SELECTORS 9
@@ -85,7 +85,7 @@ typedef struct seg_rules_def {
     bool                 retain_since[SEG_RULE_SELECTORS];
     char               **retain_attrs;
     uint32_t             n_retain_attrs;
-    seg_predict_params_t predict;
+    seg_rule_predict_t predict;
 } seg_rules_def_t;
 
 /* Reads segments.rules, segments.retain and segments.predict from a

@@ -171,7 +171,7 @@ static const char *const functions =
 
 static int need_predict(build_t *b, const node_t *n, bool gg)
 {
-    const seg_predict_params_t *p = &b->rs->def->predict;
+    const seg_rule_predict_t *p = &b->rs->def->predict;
     if (!p->has_bgnbd || (gg && !p->has_gg))
         return rule_fail(b, n->off, "'%.*s' needs the model parameters in segments.predict "
                          "(%s; `segd fit` prints them)", (int)n->name_len, n->name,

@@ -120,7 +120,7 @@ void seg_rules_def_pack(const seg_rules_def_t *d, msgpack_packer *pk)
     msgpack_pack_array(pk, d->n_retain_attrs);
     for (uint32_t i = 0; i < d->n_retain_attrs; i++) pack_cstr(pk, d->retain_attrs[i]);
     pack_str(pk, "predict", 7);
-    const seg_predict_params_t *p = &d->predict;
+    const seg_rule_predict_t *p = &d->predict;
     msgpack_pack_array(pk, 12);
     p->has_bgnbd ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     p->has_gg ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
@@ -250,7 +250,7 @@ seg_rules_def_t *seg_rules_def_unpack(const msgpack_object *o, char *errstr, siz
         if (get_str(&attrs->via.array.ptr[i], &d->retain_attrs[d->n_retain_attrs++], false))
             goto bad;
     const msgpack_object *p = pred->via.array.ptr;
-    seg_predict_params_t *pp = &d->predict;
+    seg_rule_predict_t *pp = &d->predict;
     if (p[0].type != MSGPACK_OBJECT_BOOLEAN || p[1].type != MSGPACK_OBJECT_BOOLEAN) goto bad;
     pp->has_bgnbd = p[0].via.boolean;
     pp->has_gg = p[1].via.boolean;

@@ -320,7 +320,7 @@ struct seg_ruleset {
     uint32_t         row_bytes;
     uint32_t         max_stack;
     bool             uses_dims;            /* reads a built-in dimension */
-    seg_predict_params_t predict;
+    seg_rule_predict_t predict;
     bool             has_predict;
     arena_t         *arena;                /* constant strings, labels, names */
     uint32_t         n_concat;             /* string + in all rules */

@@ -426,7 +426,7 @@ static int load_params(yl_t *y, const yaml_node_t *n, const char *sect, const ch
 
 static int load_predict(yl_t *y, const yaml_node_t *n)
 {
-    seg_predict_params_t *pp = &y->def->predict;
+    seg_rule_predict_t *pp = &y->def->predict;
     if (is_null(n)) return 0;
     if (n->type != YAML_MAPPING_NODE)
         return fail(y, n, "key 'segments.predict': expected a mapping");
