@@ -7,23 +7,24 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libyaml-dev libmsgpack-dev libcjson-dev libcmocka-dev
-  librdkafka-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev systemd
-  python3 python3-kafka python3-msgpack python3-yaml kcat procps
+  librdkafka-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev libgsl-dev systemd
+  python3 python3-kafka python3-msgpack python3-yaml python3-scipy python3-mpmath kcat procps
 )
 
 # What each package provides that we can test for without dpkg-query races.
 have_all() {
   local h
   for h in yaml.h msgpack.h cjson/cJSON.h cmocka.h librdkafka/rdkafka.h \
-           librdkafka/rdkafka_mock.h microhttpd.h systemd/sd-daemon.h zlib.h; do
+           librdkafka/rdkafka_mock.h microhttpd.h systemd/sd-daemon.h zlib.h \
+           gsl/gsl_sf_hyperg.h gsl/gsl_multimin.h; do
     [ -e "/usr/include/$h" ] || { echo "missing header: $h"; return 1; }
   done
   local t
   for t in cmake pkg-config cc clang kcat systemd-analyze; do
     command -v "$t" >/dev/null 2>&1 || { echo "missing tool: $t"; return 1; }
   done
-  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import kafka, msgpack, yaml' 2>/dev/null \
-    || { echo "missing: python3-kafka, python3-msgpack or python3-yaml"; return 1; }
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import kafka, msgpack, yaml, scipy, mpmath' 2>/dev/null \
+    || { echo "missing: python3-kafka, python3-msgpack, python3-yaml, python3-scipy or python3-mpmath"; return 1; }
   # libFuzzer runtime ships in libclang-rt-14-dev
   ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 \
     || { echo "missing: libclang-rt-14-dev"; return 1; }

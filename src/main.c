@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/seg_fit.h"
 #include "cmd/seg_replay.h"
 #include "config/seg_cfg.h"
 #include "daemon/seg_run.h"
@@ -41,6 +42,12 @@ static void usage(FILE *f)
         "      --config FILE        YAML configuration (default: built-in defaults,\n"
         "                           which start an embedded demo broker)\n"
         "      --set key=value      override a config key (repeatable)\n"
+        "  fit           fit the prediction models (docs/predict.md) on an event file\n"
+        "      --config FILE        YAML configuration (segments.predict.unit, input.*)\n"
+        "      --input FILE|-       events, NDJSON or MessagePack (required)\n"
+        "      --format json|msgpack  overrides input.format\n"
+        "      --until RFC3339      end of the history (default: the largest ts)\n"
+        "      --output yaml|json   the result (default yaml, to paste under segments.predict)\n"
         "  check-config FILE [--set key=value]...\n"
         "                validate a configuration file\n"
         "  --version     print the version\n"
@@ -50,7 +57,7 @@ static void usage(FILE *f)
 }
 
 typedef struct args {
-    const char *config, *input, *format, *until, *dlq, *summary_json;
+    const char *config, *input, *format, *until, *dlq, *summary_json, *output;
     const char *sets[MAX_SETS];
     int         nsets;
 } args_t;
@@ -79,6 +86,7 @@ static int parse_args(int argc, char **argv, int first, args_t *a, int allow_pos
             { "--until", offsetof(args_t, until) },
             { "--dlq", offsetof(args_t, dlq) },
             { "--summary-json", offsetof(args_t, summary_json) },
+            { "--output", offsetof(args_t, output) },
             { "--set", 0 },
         };
         size_t k;
@@ -131,6 +139,10 @@ static int cmd_replay(int argc, char **argv)
         fprintf(stderr, "segd replay: --input FILE (or - for stdin) is required\n");
         return EXIT_USAGE;
     }
+    if (a.output) {
+        fprintf(stderr, "segd replay: --output is an option of segd fit\n");
+        return EXIT_USAGE;
+    }
     seg_cfg_t cfg;
     seg_ruleset_t *rules = NULL;
     rc = load_config(&cfg, a.config, &a, &rules);
@@ -175,7 +187,7 @@ static int cmd_run(int argc, char **argv)
     memset(&a, 0, sizeof a);
     int rc = parse_args(argc, argv, 2, &a, 0, NULL);
     if (rc) return rc;
-    if (a.input || a.format || a.until || a.dlq || a.summary_json) {
+    if (a.input || a.format || a.until || a.dlq || a.summary_json || a.output) {
         fprintf(stderr, "segd run: only --config and --set apply to the daemon\n");
         return EXIT_USAGE;
     }
@@ -209,6 +221,44 @@ static int cmd_run(int argc, char **argv)
     seg_log_close();
     free(cfg);
     return rc == 0 ? EXIT_OK : rc == SEG_RUN_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+}
+
+static int cmd_fit(int argc, char **argv)
+{
+    args_t a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(argc, argv, 2, &a, 0, NULL);
+    if (rc) return rc;
+    seg_fit_opts_t o = { .config = a.config, .sets = a.sets, .nsets = a.nsets, .input = a.input,
+                         .format = -1, .out = stdout, .err = stderr };
+    if (!a.input || a.dlq || a.summary_json) {
+        fprintf(stderr, "segd fit: %s\n", !a.input ? "--input FILE (or - for stdin) is required"
+                                                  : "--dlq and --summary-json are options of replay");
+        return EXIT_USAGE;
+    }
+    if (a.format && strcmp(a.format, "json") && strcmp(a.format, "msgpack")) {
+        fprintf(stderr, "segd fit: --format must be json or msgpack, not '%s'\n", a.format);
+        return EXIT_USAGE;
+    }
+    if (a.format) o.format = strcmp(a.format, "json") == 0 ? SEG_FMT_JSON : SEG_FMT_MSGPACK;
+    if (a.output && strcmp(a.output, "yaml") && strcmp(a.output, "json")) {
+        fprintf(stderr, "segd fit: --output must be yaml or json, not '%s'\n", a.output);
+        return EXIT_USAGE;
+    }
+    o.output = a.output && strcmp(a.output, "json") == 0 ? SEG_FIT_OUT_JSON : SEG_FIT_OUT_YAML;
+    if (a.until) {
+        if (seg_ts_parse_rfc3339(a.until, strlen(a.until), &o.until) != 0) {
+            fprintf(stderr, "segd fit: --until '%s' is not an RFC 3339 date-time "
+                            "(e.g. 1997-09-30T00:00:00Z)\n", a.until);
+            return EXIT_USAGE;
+        }
+        o.has_until = true;
+    }
+    char err[1024];
+    rc = seg_fit_run(&o, err, sizeof err);
+    if (rc == SEG_FIT_OK) return EXIT_OK;
+    fprintf(stderr, "segd fit: %s\n", err);
+    return rc == SEG_FIT_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 }
 
 static int cmd_check_config(int argc, char **argv)
@@ -261,6 +311,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "replay") == 0) return cmd_replay(argc, argv);
     if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(cmd, "fit") == 0) return cmd_fit(argc, argv);
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
     fprintf(stderr, "segd: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -1,0 +1,112 @@
+/*
+ * seg_hyp2f1: see seg_hyp2f1.h for why several representations are tried.
+ */
+#include "predict/seg_hyp2f1.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_sf_hyperg.h>
+#include <math.h>
+
+#include "predict/seg_gsl.h"
+
+#define LOC_EPS (1000 * 2.220446049250313e-16)   /* GSL's integer tolerance */
+
+/* out = exp(logpre) * F(a, b; c; w), for 0 <= w < 1 */
+typedef struct form {
+    double a, b, c, w, logpre;
+    int    rank;    /* lower is tried first */
+} form_t;
+
+static int near_int(double v, double tol)
+{
+    return fabs(v - floor(v + 0.5)) < tol;
+}
+
+/* How well GSL 2.7's gsl_sf_hyperg_2F1_e evaluates F(a,b;c;w), 0 <= w < 1,
+ * read off its branch structure (specfunc/hyperg_2F1.c):
+ *   0  a, b, c >= 0 and w < 0.995: a series of positive terms, no
+ *      cancellation (it reports failure past 30,000 terms);
+ *   1  |a|, |b| < 10 and (w < 0.5 or |c| > 10), or a large a or b with
+ *      max(|a'|,1) |b'| w < 2|c|: the plain series, whose terms keep one
+ *      sign after the first few for the parameters BG/NBD produces;
+ *   2  |a|, |b| < 10, w >= 0.5, |c| <= 10: the 1-w reflection, exact when
+ *      c-a-b is an integer (within 1e-13) and otherwise a difference of
+ *      two Gamma-weighted series that cancels as c-a-b approaches an
+ *      integer: rank 4 within 1e-3 of one (about 3 digits lost);
+ *   5  anything else: GSL's "large b" asymptotic (0.1% error) or nothing.
+ * Within a rank, a form with c-a-b >= 0 comes first (+0.5 in the caller):
+ * its F is bounded at w = 1, so its series needs the fewest terms and
+ * cannot overflow. */
+static int gsl_rank(double a, double b, double c, double w)
+{
+    double d = c - a - b;
+    if (a >= 0 && b >= 0 && c >= 0 && w < 0.995) return 0;
+    if (fabs(a) < 10 && fabs(b) < 10) {
+        if (w < 0.5 || fabs(c) > 10) return 1;
+        if (near_int(d, LOC_EPS)) return 2;
+        return near_int(d, 1e-3) ? 4 : 2;
+    }
+    double ap = fabs(a) > fabs(b) ? b : a, bp = fabs(a) > fabs(b) ? a : b;
+    if (fmax(fabs(ap), 1.0) * fabs(bp) * w < 2 * fabs(c)) return 1;
+    return 5;
+}
+
+static void add_form(form_t *f, double a, double b, double c, double w, double logpre)
+{
+    f->a = a;
+    f->b = b;
+    f->c = c;
+    f->w = w;
+    f->logpre = logpre;
+    f->rank = 2 * gsl_rank(a, b, c, w) + (c - a - b >= 0 ? 0 : 1);
+}
+
+/* Evaluates one form: 0 with the value, -1 if GSL fails or the result is
+ * not finite. GSL's own error estimate is not used: its series reports the
+ * last positive term as an error even when every later term is negative,
+ * so it claims 100% error on values correct to the last digit. */
+static int eval_form(const form_t *f, double *val)
+{
+    gsl_sf_result r;
+    int st = gsl_sf_hyperg_2F1_e(f->a, f->b, f->c, f->w, &r);
+    if (st != GSL_SUCCESS || !isfinite(r.val)) return -1;
+    double v = f->logpre == 0 ? r.val : r.val * exp(f->logpre);
+    if (!isfinite(v)) return -1;
+    *val = v;
+    return 0;
+}
+
+/* Whether c is 0 or a negative integer, where 2F1 has a pole. */
+static int c_pole(double c)
+{
+    return c < 0.5 && near_int(c, LOC_EPS);
+}
+
+int seg_hyp2f1(double a, double b, double c, double z, double *out)
+{
+    if (!isfinite(a) || !isfinite(b) || !isfinite(c) || !isfinite(z) || !(z < 1) || c_pole(c))
+        return -1;
+    seg_gsl_init();
+    if (z == 0) {
+        *out = 1;
+        return 0;
+    }
+    /* Two representations at w in [0, 1), Euler mates of each other. */
+    form_t f[2];
+    double l1mz = log1p(-z);    /* log(1-z), exact near z = 0 */
+    if (z > 0) {
+        add_form(&f[0], a, b, c, z, 0);
+        add_form(&f[1], c - a, c - b, c, z, (c - a - b) * l1mz);
+    } else {
+        double w = z / (z - 1);   /* Pfaff: (0, 1) for every z < 0 */
+        add_form(&f[0], a, c - b, c, w, -a * l1mz);
+        add_form(&f[1], c - a, b, c, w, -b * l1mz);
+    }
+    int first = f[1].rank < f[0].rank ? 1 : 0;
+    for (int i = 0; i < 2; i++) {
+        const form_t *fi = &f[i == 0 ? first : 1 - first];
+        if (fi->rank >= 10) break;    /* rank 5: not trusted */
+        if (eval_form(fi, out) == 0) return 0;
+    }
+    return -1;
+}
