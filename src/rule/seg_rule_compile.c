@@ -484,6 +484,10 @@ static void layout(seg_ruleset_t *rs)
         rs->days_off = off;
         off += (uint32_t)sizeof(seg_window_t);
     }
+    if (rs->predict_state && rs->n_tpreds) {
+        rs->pnext_off = off;
+        off += 8;
+    }
     for (unsigned sel = 0; sel < SEL__COUNT; sel++)
         if (rs->since_kept[sel]) {
             rs->since_off[sel] = off;

@@ -107,6 +107,25 @@ static uint64_t due_sources(seg_rulerun_t *rr, const seg_rule_cust_t *c)
     return m;
 }
 
+/* The prediction models, when a rule reads them (the checker made sure
+ * segments.predict holds their parameters). */
+static int make_model(seg_rulerun_t *rr)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    if (!rs->predict_state || !rs->has_predict) return 0;
+    const seg_rule_predict_t *q = &rs->predict;
+    seg_predict_params_t p = { .r = q->r, .alpha = q->alpha, .a = q->a, .b = q->b,
+                               .unit_seconds = q->unit, .discount_rate = q->discount_rate };
+    if (q->has_gg) {
+        p.p = q->p;
+        p.q = q->q;
+        p.gamma = q->gamma;
+    }
+    char err[256];
+    rr->model = seg_predict_new(&p, err, sizeof err);
+    return rr->model ? 0 : -1;
+}
+
 /* The distinct (stream, width) pairs of rs's windows. */
 static int build_ends(seg_rulerun_t *rr)
 {
@@ -150,7 +169,7 @@ seg_rulerun_t *seg_rulerun_new(const seg_ruleset_t *rs, seg_winpool_t *pool)
     rr->sb.p = malloc(rr->sb.cap);
     if (!rr->vp || !rr->stack || !rr->feat_val || !rr->win_val || !rr->rule_val ||
         !rr->feat_gen || !rr->win_gen || !rr->rule_gen || !rr->rule_code || !rr->sb.p ||
-        build_ends(rr) != 0 || build_tdeps(rr) != 0) {
+        build_ends(rr) != 0 || build_tdeps(rr) != 0 || make_model(rr) != 0) {
         seg_rulerun_destroy(rr);
         return NULL;
     }
@@ -172,6 +191,7 @@ void seg_rulerun_destroy(seg_rulerun_t *rr)
     free(rr->sb.p);
     free(rr->ends);
     free(rr->tdeps);
+    seg_predict_destroy(rr->model);
     free(rr);
 }
 
@@ -284,6 +304,15 @@ int seg_rulerun_fold(seg_rulerun_t *rr, unsigned char *row, const seg_event_t *e
             if (!has || cur < ev->ts) since_put(rs, row, SEL_CONTACT, ev->ts);
         }
     }
+    if (rs->predict_state && s == ST_PURCHASE) {
+        /* the purchase days of the predictions: one entry per UTC day,
+         * the day's purchases summed (refunds are left out) */
+        int64_t day = ev->ts / 86400 * 86400;
+        if (day > ev->ts) day -= 86400;
+        rc |= seg_window_add(rr->pool, (seg_window_t *)(row + rs->days_off), day,
+                             ev->has_amount ? ev->amount : 0);
+        if (rs->n_tpreds) memset(row + rs->pnext_off, 0, 8);   /* the crossings move */
+    }
     if (rs->n_attrs && ev->attrs.fmt != SEG_ATTRS_NONE) rc |= fold_attrs(rr, row, ev);
     return rc ? -1 : 0;
 }
@@ -323,6 +352,35 @@ static rval_t window_value(seg_rulerun_t *rr, uint32_t k)
     return v;
 }
 
+/* The customer's history as the models see it (docs/predict.md); false
+ * without a purchase. */
+static bool predict_hist(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_predict_hist_t *h)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    const seg_window_t *days = (const seg_window_t *)(c->row + rs->days_off);
+    if (!c->has_purchase || days->len == 0) return false;
+    int64_t sum = 0, vals[32];
+    for (uint32_t i = 1, n; i < days->len; i += n) {
+        n = seg_window_vals(rr->pool, days, i, vals, 32);
+        for (uint32_t j = 0; j < n; j++) sum += vals[j];
+    }
+    h->x = days->len - 1;
+    h->first = c->first_purchase;
+    h->last = c->last_purchase;
+    h->mbar = h->x ? (double)sum / (double)DEC_ONE / (double)h->x : 0.0;
+    return true;
+}
+
+static seg_predict_feature_t predict_feature(uint8_t kind)
+{
+    switch (kind) {
+    case FT_P_ALIVE: return SEG_PF_P_ALIVE;
+    case FT_EXPECTED: return SEG_PF_EXPECTED_PURCHASES;
+    case FT_SPEND: return SEG_PF_EXPECTED_SPEND;
+    default: return SEG_PF_CLV;
+    }
+}
+
 static rval_t feature(seg_rulerun_t *rr, uint32_t k)
 {
     if (rr->feat_gen[k] == rr->gen) return rr->feat_val[k];
@@ -343,8 +401,13 @@ static rval_t feature(seg_rulerun_t *rr, uint32_t k)
         if (has) v = dur(c->t - base);
         break;
     }
-    default:
-        break;   /* predictions: issue 11 */
+    default: {
+        seg_predict_hist_t h;
+        if (!rr->model || !predict_hist(rr, c, &h)) break;
+        double d = seg_predict_eval(rr->model, &h, predict_feature(f->kind), f->h, c->t);
+        if (d == d) v = (rval_t){ .t = RV_REAL, .u.d = d };   /* NaN: absent */
+        break;
+    }
     }
     rr->feat_val[k] = v;
     rr->feat_gen[k] = rr->gen;
@@ -613,6 +676,28 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
             else lo = mid + 1;
         }
         if (lo < tb->n && base + tb->off[lo] < best) best = base + tb->off[lo];
+    }
+    seg_predict_hist_t h;
+    if (rs->n_tpreds && rr->model && predict_hist(rr, c, &h)) {
+        /* Between purchases each prediction only falls, so each comparison
+         * flips at most once: the earliest flip after the instant it was
+         * computed stays the next one until it passes or a purchase comes
+         * (which clears it), and the row keeps it. */
+        int64_t cached;
+        memcpy(&cached, c->row + rs->pnext_off, 8);
+        if (cached == 0 || cached <= now) {
+            cached = INT64_MAX;
+            for (uint32_t k = 0; k < rs->n_tpreds; k++) {
+                const tpred_t *tp = &rs->tpreds[k];
+                const feat_t *f = &rs->feats[tp->feat];
+                int64_t d = seg_predict_cross(rr->model, &h, predict_feature(f->kind), f->h,
+                                              tp->op == CMP_LT ? SEG_PCMP_LT : SEG_PCMP_LE,
+                                              tp->c, now);
+                if (d < cached) cached = d;
+            }
+            memcpy(c->row + rs->pnext_off, &cached, 8);
+        }
+        if (cached < best) best = cached;
     }
     for (uint32_t k = 0; k < rr->n_ends; k++) {
         const seg_window_t *win = row_win(rs, c->row, rr->ends[k].s);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "predict/seg_predict.h"
 #include "rule/seg_rule.h"
 
 #define RULE_ERR 512
@@ -317,6 +318,7 @@ struct seg_ruleset {
     uint32_t         attr_off;             /* 16 bytes per attribute */
     bool             predict_state;        /* keeps purchase days */
     uint32_t         days_off;
+    uint32_t         pnext_off;   /* n_tpreds: the predictions' next crossing (cache; 0 unknown) */
     uint32_t         row_bytes;
     uint32_t         max_stack;
     bool             uses_dims;            /* reads a built-in dimension */
@@ -354,6 +356,7 @@ struct seg_rulerun {
     /* Per rule, the time sources it reads (TSRC_* bits): at a deadline
      * only the rules reading a source due then are evaluated. */
     uint64_t              *tdeps;
+    seg_predict_t         *model;        /* segments.predict, when rules read it */
 };
 
 /* Time-source bits: window k (< TSRC_WINS), tbase i (< TSRC_TBASES), and

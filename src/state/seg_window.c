@@ -345,6 +345,26 @@ int seg_window_insert(seg_winpool_t *p, seg_window_t *w, int64_t ts, int64_t val
     return 0;
 }
 
+int seg_window_add(seg_winpool_t *p, seg_window_t *w, int64_t ts, int64_t val)
+{
+    uint32_t i = seg_window_first_after(p, w, ts - 1);
+    if (i == w->len || seg_window_at(p, w, i).ts != ts) return seg_window_insert(p, w, ts, val);
+    unsigned t = w_tier(w);
+    size_t es = entry_size(t);
+    unsigned char *b = w_block(p, w);
+    seg_winentry_t e = get_entry(b + i * es, t);
+    if (__builtin_add_overflow(e.val, val, &e.val)) return -1;
+    unsigned need = tier_of(ts, e.val);
+    if (need > t) {
+        if (resize(p, w, need, w->cls) != 0) return -1;
+        t = need;
+        es = entry_size(t);
+        b = w_block(p, w);
+    }
+    put_entry(b + i * es, t, ts, e.val);
+    return 0;
+}
+
 int seg_window_assign(seg_winpool_t *p, seg_window_t *w, const seg_winentry_t *src,
                       uint32_t n)
 {

@@ -68,6 +68,10 @@ void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff);
 /* Entry i (< w->len) of the window, entries sorted by ts. */
 seg_winentry_t seg_window_at(const seg_winpool_t *p, const seg_window_t *w, uint32_t i);
 
+/* Adds val to the entry at ts, inserting one if there is none (per-day
+ * sums). Returns 0, or -1 on allocation failure or overflow (unchanged). */
+int seg_window_add(seg_winpool_t *p, seg_window_t *w, int64_t ts, int64_t val);
+
 /* Index of the first entry with ts > cut (w->len if none): where a
  * trailing window (cut, t] starts. Binary search, with the two common
  * answers (every entry inside, none inside) checked first. */
