@@ -250,18 +250,21 @@ static seg_engine_t *rule_engine(out_t *o, const seg_ruleset_t *rs)
 
 /* A snapshot carries the rule state and the rule set: a load under the
  * same rules continues byte for byte like the engine that wrote it. */
-static void rules_round_trip(void **state)
+/* A snapshot in the middle continues exactly as the uninterrupted run. */
+static void round_trip_with(const char *rules, const char *dim1, const char *dim2)
 {
-    (void)state;
     char err[256], path[512];
-    seg_ruleset_t *ra = ruleset(rules_a);
+    seg_ruleset_t *ra = ruleset(rules);
     out_t full = { 0 }, first = { 0 }, second = { 0 };
     seg_engine_t *a = rule_engine(&full, ra);
     run(a, 0, 4000);
     assert_int_equal(seg_engine_advance(a, END, err, sizeof err), 0);
     seg_engine_destroy(a);
-    assert_non_null(strstr(full.buf, "\"dimension\":\"contacts\""));
-    assert_non_null(strstr(full.buf, "\"dimension\":\"last_seen\""));
+    char want[128];
+    snprintf(want, sizeof want, "\"dimension\":\"%s\"", dim1);
+    assert_non_null(strstr(full.buf, want));
+    snprintf(want, sizeof want, "\"dimension\":\"%s\"", dim2);
+    assert_non_null(strstr(full.buf, want));
 
     seg_engine_t *b = rule_engine(&first, ra);
     run(b, 0, 2000);
@@ -283,6 +286,29 @@ static void rules_round_trip(void **state)
     assert_memory_equal(second.buf, full.buf + first.len, second.len);
     free(full.buf); free(first.buf); free(second.buf);
     seg_ruleset_destroy(ra);
+}
+
+static void rules_round_trip(void **state)
+{
+    (void)state;
+    round_trip_with(rules_a, "contacts", "last_seen");
+}
+
+/* The predictions' purchase days travel in the snapshot: thresholds on
+ * P(alive) and expected purchases fire at the same seconds after a
+ * restore (issue 11). */
+static const char *rules_p =
+    "segments:\n  predict:\n    unit: 7d\n"
+    "    bgnbd: {r: 0.243, alpha: 4.414, a: 0.793, b: 2.426}\n"
+    "    gamma_gamma: {p: 6.25, q: 3.74, gamma: 15.44}\n  rules:\n"
+    "    churn:\n      when: p_alive < 0.6\n"
+    "    busy:\n      when: expected_purchases(30d) >= 0.4\n"
+    "    worth:\n      where: has(recency)\n      value: tier(clv(365d), [50, 200])\n";
+
+static void predict_round_trip(void **state)
+{
+    (void)state;
+    round_trip_with(rules_p, "churn", "busy");
 }
 
 /* A restart under different rules re-evaluates as a live reload does:
@@ -383,6 +409,7 @@ int main(void)
         cmocka_unit_test(damaged_files_rejected),
         cmocka_unit_test(crash_before_rename_keeps_previous),
         cmocka_unit_test(rules_round_trip),
+        cmocka_unit_test(predict_round_trip),
         cmocka_unit_test(rules_change_on_load),
         cmocka_unit_test(rules_change_needs_history),
     };
