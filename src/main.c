@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/seg_fit.h"
+#include "cmd/seg_custtable.h"
 #include "cmd/seg_replay.h"
 #include "config/seg_cfg.h"
 #include "daemon/seg_run.h"
@@ -37,6 +38,9 @@ static void usage(FILE *f)
         "      --until RFC3339      fire deadlines up to this instant at the end\n"
         "      --dlq FILE           write rejected records here (NDJSON)\n"
         "      --summary-json FILE  also write the summary as JSON\n"
+        "      --customers-out FILE  at the end, one row per customer: values, features,\n"
+        "                           predictions (docs/predict.md)\n"
+        "      --customers-format csv|ndjson  of that table (default csv)\n"
         "      --set key=value      override a config key (repeatable)\n"
         "  run           the daemon: consume from Kafka, publish transitions\n"
         "      --config FILE        YAML configuration (default: built-in defaults,\n"
@@ -58,6 +62,7 @@ static void usage(FILE *f)
 
 typedef struct args {
     const char *config, *input, *format, *until, *dlq, *summary_json, *output;
+    const char *customers_out, *customers_format;
     const char *sets[MAX_SETS];
     int         nsets;
 } args_t;
@@ -87,6 +92,8 @@ static int parse_args(int argc, char **argv, int first, args_t *a, int allow_pos
             { "--dlq", offsetof(args_t, dlq) },
             { "--summary-json", offsetof(args_t, summary_json) },
             { "--output", offsetof(args_t, output) },
+            { "--customers-out", offsetof(args_t, customers_out) },
+            { "--customers-format", offsetof(args_t, customers_format) },
             { "--set", 0 },
         };
         size_t k;
@@ -159,7 +166,17 @@ static int cmd_replay(int argc, char **argv)
     seg_replay_opts_t o = {
         .input = a.input, .dlq = a.dlq, .summary_json = a.summary_json,
         .out = stdout, .err = stderr, .rules = rules,
+        .customers_out = a.customers_out, .customers_fmt = SEG_TABLE_CSV,
     };
+    if (a.customers_format) {
+        if (strcmp(a.customers_format, "ndjson") == 0) o.customers_fmt = SEG_TABLE_NDJSON;
+        else if (strcmp(a.customers_format, "csv") != 0) {
+            fprintf(stderr, "segd replay: --customers-format must be csv or ndjson, not '%s'\n",
+                    a.customers_format);
+            seg_ruleset_destroy(rules);
+            return EXIT_USAGE;
+        }
+    }
     if (a.until) {
         if (seg_ts_parse_rfc3339(a.until, strlen(a.until), &o.until) != 0) {
             fprintf(stderr, "segd replay: --until '%s' is not an RFC 3339 date-time "

@@ -8,6 +8,7 @@
  * and bookkeeping per transition (callgrind).
  */
 #include "cmd/seg_replay.h"
+#include "cmd/seg_custtable.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -342,6 +343,20 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         snprintf(errstr, errstr_size, "%llu attributes that rules read could not be kept",
                  (unsigned long long)c.attrs_dropped);
         goto out;
+    }
+    if (o->customers_out) {
+        FILE *tf = fopen(o->customers_out, "w");
+        if (!tf) {
+            snprintf(errstr, errstr_size, "cannot open %s: %s", o->customers_out, strerror(errno));
+            goto out;
+        }
+        long n = seg_custtable_write(eng, cfg, o->rules, end, (seg_table_fmt_t)o->customers_fmt, tf,
+                                     errstr, errstr_size);
+        if (fclose(tf) != 0 && n >= 0) {
+            snprintf(errstr, errstr_size, "cannot write %s: %s", o->customers_out, strerror(errno));
+            n = -1;
+        }
+        if (n < 0) goto out;
     }
     summary(o, cfg, &c, &st, sink.by_rule, wall, cpu, ru.ru_maxrss, end);
     if (o->summary_json &&

@@ -21,6 +21,8 @@ typedef struct seg_replay_opts {
     const char *input;          /* path or "-" */
     const char *dlq;            /* NULL: rejects are only counted */
     const char *summary_json;   /* NULL: no JSON summary */
+    const char *customers_out;  /* NULL: no customer table (seg_custtable.h) */
+    int         customers_fmt;  /* seg_table_fmt_t */
     bool        has_until;
     int64_t     until;
     FILE       *out;            /* transitions */

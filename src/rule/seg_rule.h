@@ -190,6 +190,16 @@ int seg_rulerun_eval(seg_rulerun_t *rr, const seg_rule_cust_t *c, uint64_t dirty
  * none. Expires nothing; c->row as left by the last eval at c->t. */
 int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c);
 
+/* What the models say of a customer at c->t (docs/predict.md): x, t_x
+ * and T in the fit unit, P(alive), and the expected purchases and CLV
+ * over segments.predict.horizon (NaN without Gamma-Gamma parameters).
+ * Returns 0, or -1 when segments.predict holds no parameters or the
+ * customer has no purchase. */
+typedef struct seg_rule_pview {
+    double x, t_x, T, p_alive, expected, clv;
+} seg_rule_pview_t;
+int seg_rulerun_predict(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_rule_pview_t *out);
+
 /* Releases what the row holds (windows, interned values) and zeroes it. */
 void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row);
 

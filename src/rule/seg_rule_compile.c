@@ -473,6 +473,9 @@ static void layout(seg_ruleset_t *rs)
             f->kind == FT_SPEND)
             rs->predict_state = true;
     }
+    /* Parameters alone keep the purchase days too: the customer table
+     * (segd replay --customers-out) and lookups show the predictions. */
+    if (d->predict.has_bgnbd) rs->predict_state = true;
     /* 8-byte items first, then 4, then 1: no padding inside the row. */
     uint32_t off = 0;
     for (unsigned s = 0; s < ST__COUNT; s++)

@@ -18,6 +18,7 @@
  */
 #include "rule/seg_rule_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -710,6 +711,21 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
         }
     }
     return best;
+}
+
+int seg_rulerun_predict(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_rule_pview_t *out)
+{
+    seg_predict_hist_t h;
+    if (!rr->model || !predict_hist(rr, c, &h)) return -1;
+    const seg_rule_predict_t *q = &rr->rs->predict;
+    double u = (double)q->unit;
+    out->x = h.x;
+    out->t_x = (double)(h.last - h.first) / u;
+    out->T = (double)((c->t > h.last ? c->t : h.last) - h.first) / u;
+    out->p_alive = seg_predict_eval(rr->model, &h, SEG_PF_P_ALIVE, 0, c->t);
+    out->expected = seg_predict_eval(rr->model, &h, SEG_PF_EXPECTED_PURCHASES, q->horizon, c->t);
+    out->clv = q->has_gg ? seg_predict_eval(rr->model, &h, SEG_PF_CLV, q->horizon, c->t) : NAN;
+    return 0;
 }
 
 const char *seg_rulerun_value(seg_rulerun_t *rr, const unsigned char *row, uint32_t i)

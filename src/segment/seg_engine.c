@@ -1211,3 +1211,39 @@ void seg_engine_pack_rule_state(seg_engine_t *e, const seg_cust_state_t *st, msg
     msgpack_pack_uint64(pk, seg_ruleset_hash(e->rules));
     seg_rulerun_pack_row(e->rr, row, pk);
 }
+
+/* ---- one customer ------------------------------------------------------------ */
+
+int seg_engine_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out)
+{
+    if (idx >= seg_store_high(e->store)) return -1;
+    seg_cust_t *c = seg_store_get(e->store, idx);
+    if (!c || !c->id_len) return -1;
+    memset(out, 0, sizeof *out);
+    out->id = c->id;
+    out->id_len = c->id_len;
+    out->seq = c->seq;
+    out->clock = c->now;
+    out->at = at > c->now ? at : c->now;
+    features_at(e, c, out->at, &out->features);
+    uint8_t last[SEG_CUST_LAST_SLOTS];
+    seg_cust_lasts(c, last);
+    memcpy(out->dims, last, SEG_DIM__COUNT);
+    out->next_change = next_deadline(e, idx, c);
+    if (e->rr && e->rows) {
+        unsigned char *row = seg_rows_peek(e->rows, idx);
+        if (row) {
+            seg_rule_cust_t rc;
+            rule_cust(c, out->at, out->dims, row, &rc);
+            out->has_predict = seg_rulerun_predict(e->rr, &rc, &out->predict) == 0;
+        }
+    }
+    return 0;
+}
+
+const char *seg_engine_view_rule(seg_engine_t *e, uint32_t idx, uint32_t rule)
+{
+    if (!e->rr || !e->rows || rule >= seg_ruleset_count(e->rules)) return NULL;
+    unsigned char *row = seg_rows_peek(e->rows, idx);
+    return row ? seg_rulerun_value(e->rr, row, rule) : NULL;
+}

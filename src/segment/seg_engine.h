@@ -203,6 +203,30 @@ int64_t seg_engine_max_ts(const seg_engine_t *e);
 
 void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out);
 
+/* ---- one customer, as a table row or a lookup shows it -------------------- */
+typedef struct seg_cust_view {
+    const char      *id;              /* borrowed: valid until the next fold/advance */
+    size_t           id_len;
+    uint32_t         seq;             /* of its last transition */
+    int64_t          clock;           /* the customer's own time */
+    int64_t          at;              /* what features and predictions are at */
+    int64_t          next_change;     /* next instant a value can change with no
+                                       * event; INT64_MAX: none */
+    seg_features_t   features;        /* at clock */
+    uint8_t          dims[SEG_DIM__COUNT];   /* current value codes (0: none) */
+    bool             has_predict;     /* segments.predict parameters and a purchase */
+    seg_rule_pview_t predict;
+} seg_cust_view_t;
+
+/* Fills out for customer idx (0..seg_engine_customer_high()-1) at instant
+ * at, or at its own clock when that is later (INT64_MIN: its clock); the
+ * values are those published, so `at` must not pass a deadline not yet
+ * fired (seg_engine_advance to it first). Returns 0, or -1 for a free
+ * index. Expires what left the windows by then. */
+int seg_engine_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out);
+/* User rule i's current value for customer idx as text, NULL for none. */
+const char *seg_engine_view_rule(seg_engine_t *e, uint32_t idx, uint32_t rule);
+
 /* ---- persistence access --------------------------------------------------
  * Iterate customers: for idx in 0..seg_engine_customer_high()-1, call
  * seg_engine_customer_get, which returns -1 for a free index. */
