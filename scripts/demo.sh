@@ -271,7 +271,7 @@ while True:
                 shown_live += 1
                 next_live = time.time() + 1
     for a in read("churn-alerts"):
-        alerts[a["to"]] += 1
+        alerts[a["to"] if a["dimension"] == "lifecycle" else a["dimension"]] += 1
     if time.time() >= next_status or stop:
         status()
         next_status += 2
@@ -287,9 +287,10 @@ for d in ("lifecycle", "value", "dissatisfied", "rfm") + tuple(
         rest = sum(n for _, n in items[8:])
         items = items[:8] + [(f"(+{len(items) - 8} more codes)", rest)]
     print(f"  {d:15s} " + ", ".join(f"{to} {n:,}" for to, n in items))
-want = count[("lifecycle", "at_risk")] + count[("lifecycle", "churned")]
+want = (count[("lifecycle", "at_risk")] + count[("lifecycle", "churned")] +
+        count[("likely_churned", "in")])
 got = sum(alerts.values())
-print(f"\n== churn-alerts (route \"lifecycle -> at_risk,churned\"): "
+print(f"\n== churn-alerts (route \"lifecycle -> at_risk,churned | likely_churned -> in\"): "
       + ", ".join(f"{k} {v:,}" for k, v in sorted(alerts.items()))
       + f"; {got:,} alerts for {want:,} such transitions: "
       + ("they match" if got == want else "MISMATCH"))
