@@ -10,7 +10,7 @@ this order.
 """
 
 from . import (changelog, ckpt_pause, data, deadlines, durability, kafka, kafka_e2e, latency,
-               memory, replay, rules, snapshot)
+               memory, predict, replay, rules, snapshot)
 
 
 class Group:
@@ -30,7 +30,7 @@ class Group:
 
 
 GROUPS = [
-    Group("replay", [replay, rules, memory, deadlines], start=data.prepare_replay,
+    Group("replay", [replay, rules, predict, memory, deadlines], start=data.prepare_replay,
           info=lambda b: {"repeat": b.repeat, "repeat_large": b.repeat_large}),
     Group("kafka", [kafka_e2e, latency], start=kafka.start, stop=kafka.stop, info=kafka.info),
     Group("snapshot", [snapshot, changelog, ckpt_pause], start=durability.start,
