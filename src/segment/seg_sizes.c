@@ -291,9 +291,10 @@ static void count(sdim_t *d, int k, int sign)
     d->slot[k].count += sign;
 }
 
-int seg_sizes_transition(seg_sizes_t *s, const seg_transition_t *t)
+static int transition(seg_sizes_t *s, const seg_transition_t *t, bool counts)
 {
     sdim_t *d = dim_of(s, t);
+    if (!d && !counts) return 0;   /* a dimension this instance never counted */
     if (!d) {
         s->inexact = true;
         return -1;
@@ -310,9 +311,11 @@ int seg_sizes_transition(seg_sizes_t *s, const seg_transition_t *t)
         s->inexact = true;
         return -1;
     }
-    if (t->seq == 1) s->known++;      /* a customer's first transition ever */
-    count(d, from, -1);
-    count(d, to, 1);
+    if (counts) {
+        if (t->seq == 1) s->known++;   /* a customer's first transition ever */
+        count(d, from, -1);
+        count(d, to, 1);
+    }
     if (from) d->slot[from].exits++;
     if (to) d->slot[to].entries++;
     flow_t **fp = &d->flow[(size_t)from * d->width + (size_t)to];
@@ -329,6 +332,16 @@ int seg_sizes_transition(seg_sizes_t *s, const seg_transition_t *t)
     ring_add((*fp)->coarse, COARSE_N, floordiv(t->at, COARSE_S));
     if (t->at > s->now) s->now = t->at;
     return 0;
+}
+
+int seg_sizes_transition(seg_sizes_t *s, const seg_transition_t *t)
+{
+    return transition(s, t, true);
+}
+
+int seg_sizes_flow(seg_sizes_t *s, const seg_transition_t *t)
+{
+    return transition(s, t, false);
 }
 
 int seg_sizes_add_customer(seg_sizes_t *s, seg_engine_t *e, uint32_t idx, int sign)

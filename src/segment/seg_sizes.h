@@ -76,6 +76,11 @@ int seg_sizes_set_dims(seg_sizes_t *s, const seg_segcfg_t *seg, const seg_rulese
  * failure (the sizes are then marked inexact; JSON says so). */
 int seg_sizes_transition(seg_sizes_t *s, const seg_transition_t *t);
 
+/* Counts one transition's flow only (entries, exits, rings), not the
+ * customers: for transitions emitted while a partition's state is being
+ * restored, whose result seg_sizes_add_engine then counts. */
+int seg_sizes_flow(seg_sizes_t *s, const seg_transition_t *t);
+
 /* Adds (sign 1) or takes out (sign -1) customer idx's current values, or
  * every customer of engine e, without counting flows. Returns 0 or -1 as
  * above. */
