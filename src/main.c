@@ -16,6 +16,7 @@
 #include "cmd/seg_replay.h"
 #include "config/seg_cfg.h"
 #include "daemon/seg_run.h"
+#include "io/seg_auth.h"
 #include "rule/seg_rule.h"
 #include "rule/seg_rule_load.h"
 #include "util/seg_log.h"
@@ -302,6 +303,12 @@ static int cmd_check_config(int argc, char **argv)
         if (seg_run_check(cfg, rules, err, sizeof err) != 0) {
             fprintf(stderr, "segd: %s\n", err);
             rc = EXIT_CONFIG;
+        } else {
+            char token[SEG_AUTH_TOKEN_MAX + 1], warn[700];
+            if (seg_auth_from_config(cfg, token, sizeof token, warn, sizeof warn, err,
+                                     sizeof err) == 0 && warn[0])
+                fprintf(stderr, "segd: warning: %s\n", warn);
+            memset(token, 0, sizeof token);
         }
     }
     seg_ruleset_destroy(rules);

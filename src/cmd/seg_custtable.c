@@ -136,7 +136,7 @@ long seg_custtable_write(seg_engine_t *e, const seg_cfg_t *cfg, const seg_rulese
     long rows = 0;
     for (uint32_t idx = 0; idx < seg_engine_customer_high(e); idx++) {
         seg_cust_view_t v;
-        if (seg_engine_view(e, idx, at, &v) != 0) continue;
+        if (seg_engine_customer_view(e, idx, at, &v) != 0) continue;
         cell_text(&w, "customer_id", v.id, v.id_len);
         for (int d = 0; d < SEG_DIM__COUNT; d++) {
             if (!dim_on(cfg, d)) continue;
@@ -144,7 +144,7 @@ long seg_custtable_write(seg_engine_t *e, const seg_cfg_t *cfg, const seg_rulese
             cell_text(&w, seg_dim_name((seg_dim_t)d), s, s ? strlen(s) : 0);
         }
         for (uint32_t r = 0; r < nr; r++) {
-            const char *s = seg_engine_view_rule(e, idx, r);
+            const char *s = seg_engine_customer_value(e, idx, (seg_dim_t)(SEG_DIM__COUNT + r));
             cell_text(&w, seg_ruleset_name(rules, r), s, s ? strlen(s) : 0);
         }
         const seg_features_t *ft = &v.features;

@@ -21,7 +21,7 @@
 typedef enum { SEG_TABLE_CSV, SEG_TABLE_NDJSON } seg_table_fmt_t;
 
 /* Writes one row per customer of e (first-appearance order), as at
- * instant `at` (the end of the replay; see seg_engine_view), to f: CSV
+ * instant `at` (the end of the replay; see seg_engine_customer_view), to f: CSV
  * (RFC 4180: header row, CRLF line ends, quoted where needed) or NDJSON
  * (one object per line; a missing value is null). rules may be NULL.
  * Returns the number of rows, or -1 with errstr on a write error. */

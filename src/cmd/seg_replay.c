@@ -23,6 +23,7 @@
 #include "io/seg_reader.h"
 #include "publish/seg_tjson.h"
 #include "segment/seg_engine.h"
+#include "segment/seg_sizes.h"
 #include "util/seg_clock.h"
 #include "util/seg_ts.h"
 
@@ -58,6 +59,7 @@ typedef struct sink {
     char     *buf;        /* SINK_BUF bytes of encoded lines not yet written */
     size_t    used;
     uint64_t *by_rule;    /* transitions per user rule */
+    seg_sizes_t *sizes;   /* segment sizes, counted from the same transitions */
 } sink_t;
 
 static int sink_fail(sink_t *s)
@@ -102,6 +104,7 @@ static int emit_line(void *opaque, const seg_transition_t *t)
     if (SINK_BUF - s->used < SEG_TJSON_MAX + 1 && sink_flush(s) != 0) return -1;
     char *line = s->buf + s->used;
     if ((unsigned)t->dim >= SEG_DIM__COUNT) s->by_rule[t->dim - SEG_DIM__COUNT]++;
+    (void)seg_sizes_transition(s->sizes, t);   /* on failure the summary says inexact */
     size_t n = seg_tjson_encode(t, s->features, line);
     line[n++] = '\n';
     s->used += n;
@@ -116,7 +119,7 @@ typedef struct counts {
 
 static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
                     const counts_t *c, const seg_engine_stats_t *st, const uint64_t *by_rule,
-                    double wall, double cpu, long rss_kb, int64_t end_time)
+                    double wall, double cpu, long rss_kb, int64_t end_time, seg_sizes_t *sizes)
 {
     FILE *e = o->err;
     char endbuf[SEG_TS_BUFSZ] = "-";
@@ -149,12 +152,14 @@ static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
             st->customers ? (double)st->state_bytes / st->customers : 0.0);
     fprintf(e, "  max RSS            %ld KiB\n", rss_kb);
     fprintf(e, "  cpu time           %.3f s\n", cpu);
+    /* Last, as operators read it: where the customers ended up. */
+    seg_sizes_print(sizes, e);
 }
 
 static int write_summary_json(const char *path, const seg_cfg_t *cfg,
                               const seg_ruleset_t *rules, const uint64_t *by_rule,
                               const counts_t *c, const seg_engine_stats_t *st,
-                              double wall, double cpu, long rss_kb,
+                              double wall, double cpu, long rss_kb, seg_sizes_t *sizes,
                               char *errstr, size_t errstr_size)
 {
     cJSON *o = cJSON_CreateObject(), *rej = NULL, *dims = NULL;
@@ -182,6 +187,11 @@ static int write_summary_json(const char *path, const seg_cfg_t *cfg,
     cJSON_AddNumberToObject(o, "events_per_second", wall > 0 ? c->read / wall : 0.0);
     cJSON_AddNumberToObject(o, "state_bytes", (double)st->state_bytes);
     cJSON_AddNumberToObject(o, "max_rss_bytes", (double)rss_kb * 1024.0);
+    char *seg_text = seg_sizes_json(sizes, NULL);
+    cJSON *segs = seg_text ? cJSON_Parse(seg_text) : NULL;
+    free(seg_text);
+    if (!segs) goto oom;
+    cJSON_AddItemToObject(o, "segments", segs);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) goto oom;
@@ -221,13 +231,15 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     sink.buf = malloc(SINK_BUF);
     ring = malloc(AHEAD * sizeof *ring);
     sink.by_rule = calloc(o->rules ? seg_ruleset_count(o->rules) + 1 : 1, sizeof *sink.by_rule);
+    sink.sizes = seg_sizes_new();
     if (ring) memset(ring, 0, AHEAD * sizeof *ring);
     for (unsigned i = 0; ring && want_attrs && i < AHEAD; i++) {
         ring[i].attrs = malloc(n_attrs * sizeof *ring[i].attrs);
         ring[i].attr_bytes = malloc(n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX));
         if (!ring[i].attrs || !ring[i].attr_bytes) want_attrs = false, n_attrs = SIZE_MAX;
     }
-    if (!sink.buf || !ring || !sink.by_rule || n_attrs == SIZE_MAX) {
+    if (!sink.buf || !ring || !sink.by_rule || !sink.sizes || n_attrs == SIZE_MAX ||
+        seg_sizes_set_dims(sink.sizes, &cfg->seg, o->rules) != 0) {
         snprintf(errstr, errstr_size, "out of memory creating the output buffer");
         goto out;
     }
@@ -319,6 +331,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     int64_t end = seg_engine_max_ts(eng);
     if (o->has_until && o->until > end) end = o->until;
     if (end != INT64_MIN && seg_engine_advance(eng, end, errstr, errstr_size) != 0) goto out;
+    if (end != INT64_MIN) seg_sizes_advance(sink.sizes, end);
     if (sink_flush(&sink) != 0) goto out;
     if (fflush(o->out) != 0) {
         snprintf(errstr, errstr_size, "cannot write transitions: %s", strerror(errno));
@@ -358,10 +371,10 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         }
         if (n < 0) goto out;
     }
-    summary(o, cfg, &c, &st, sink.by_rule, wall, cpu, ru.ru_maxrss, end);
+    summary(o, cfg, &c, &st, sink.by_rule, wall, cpu, ru.ru_maxrss, end, sink.sizes);
     if (o->summary_json &&
         write_summary_json(o->summary_json, cfg, o->rules, sink.by_rule, &c, &st, wall, cpu,
-                           ru.ru_maxrss, errstr, errstr_size) != 0)
+                           ru.ru_maxrss, sink.sizes, errstr, errstr_size) != 0)
         goto out;
     rc = 0;
 out:
@@ -376,6 +389,7 @@ out:
     seg_engine_destroy(eng);
     free(sink.buf);
     free(sink.by_rule);
+    seg_sizes_destroy(sink.sizes);
     for (unsigned i = 0; ring && i < AHEAD; i++) {
         free(ring[i].attrs);
         free(ring[i].attr_bytes);

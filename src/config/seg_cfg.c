@@ -180,6 +180,12 @@ static const seg_cfg_key_t cfg_keys[] = {
         "disables it."),
     SEG_CFG_KEY_BOOL(T, "metrics.lifecycle", metrics.lifecycle, "false",
         "POST /-/reload on the metrics address re-reads the configuration."),
+    SEG_CFG_KEY_BOOL(T, "metrics.api", metrics.api, "true",
+        "Serve the customer lookup and segment API (/v1/...) and the live "
+        "page (/) on the metrics address."),
+    SEG_CFG_KEY_STRING(T, "metrics.token_file", metrics.token_file, 0, NULL, "",
+        "File holding the bearer token the API and the page require; needed "
+        "when metrics.listen is not a loopback address."),
 
     SEG_CFG_KEY_ENUM(T, "log.level", log.level, loglevel_names, "info",
         "Least severe level logged."),

@@ -151,6 +151,8 @@ typedef struct seg_cfg {
     struct {
         char listen[256];           /* host:port, :port, [v6]:port or "off" */
         bool lifecycle;             /* POST /-/reload (off by default) */
+        bool api;                   /* /v1/... and / (on by default) */
+        char token_file[512];       /* bearer token for the API; "" = none */
     } metrics;
     struct {
         int  level;                 /* log.level: seg_loglevel_t */

@@ -35,6 +35,7 @@
 #include "publish/seg_route.h"
 #include "rule/seg_rule.h"
 #include "segment/seg_engine.h"
+#include "segment/seg_sizes.h"
 #include "time/seg_watermark.h"
 #include "util/seg_clock.h"
 #include "util/seg_metrics.h"
@@ -136,6 +137,9 @@ typedef struct daemon {
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
     seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
     seg_counter_t        *redelivered;
+    seg_sizes_t          *sizes;             /* segment sizes, fed by seg_daemon_emit */
+    bool                  sizes_restoring;   /* a slot is being restored: flows only */
+    rd_kafka_queue_t     *wake_q;            /* the consumer's queue, yielded by the API */
     int64_t               last_tick_ms;
     uint64_t              next_gen;
     bgsave_t              bg;
@@ -204,6 +208,14 @@ void seg_daemon_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_size);
 /* Handler of POST /-/reload (metrics.lifecycle: true). */
 void seg_daemon_http_reload(void *opaque, seg_http_call_t *call);
+
+/* seg_api.c: GET /v1/segments, GET /v1/customers/{id} and the page (GET /),
+ * on the metrics address (metrics.api). Returns 0, or -1 with errstr
+ * (a token file that cannot be used, out of memory). */
+int seg_daemon_api_init(daemon_t *d, char *errstr, size_t errstr_size);
+/* Takes a slot's customers into the sizes (sign 1, after its restore) or
+ * out of them (-1, before it is dropped). */
+void seg_daemon_sizes_slot(daemon_t *d, unsigned i, int sign);
 
 /* seg_health.c: metrics, readiness, the watchdog. */
 int seg_daemon_metrics_init(daemon_t *d);

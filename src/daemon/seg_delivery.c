@@ -92,6 +92,11 @@ int seg_daemon_emit(void *opaque, const seg_transition_t *t)
     char buf[SEG_TJSON_MAX];
     size_t n = seg_tjson_encode(t, d->cfg->output.features, buf);
     count(seg_daemon_tr_counter(d, t), 1);
+    /* Sizes count what is published; during a restore the state is
+     * counted when it is complete (seg_daemon_sizes_slot), so only flows.
+     * Out of memory leaves them inexact, which /v1/segments says. */
+    if (d->sizes) (void)(d->sizes_restoring ? seg_sizes_flow(d->sizes, t)
+                                            : seg_sizes_transition(d->sizes, t));
     if (seg_daemon_produce(d, d->out_rkt, t->customer_id, t->customer_id_len, buf, n, NULL,
                            seg_daemon_charge(d)))
         return -1;

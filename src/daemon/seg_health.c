@@ -201,6 +201,11 @@ void seg_daemon_tick(daemon_t *d)
     if (d->inflight_g) seg_gauge_set(d->inflight_g, (int64_t)inflight);
     int64_t wm = seg_watermark_get(d->wm);
     if (d->watermark && wm != INT64_MIN) seg_gauge_set(d->watermark, wm);
+    if (d->sizes) {
+        /* "now" for the flows' hour and day: event time fired up to */
+        if (wm != INT64_MIN) seg_sizes_advance(d->sizes, wm);
+        seg_sizes_publish(d->sizes, d->metrics);
+    }
     if (d->http) {
         if (assigned == 0) seg_http_set_ready(d->http, false, "no partitions assigned");
         else if (!caught_up) seg_http_set_ready(d->http, false, "catching up");

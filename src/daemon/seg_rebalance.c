@@ -51,7 +51,9 @@ static int slot_add(daemon_t *d, const char *topic, int32_t partition, int64_t *
         s->next_offset = -1;
         s->gen = ++d->next_gen;
         d->restored_from_snapshot = false;
+        d->sizes_restoring = true;
         s->engine = seg_daemon_restore(d, topic, partition, resume);
+        d->sizes_restoring = false;
         s->resume_offset = *resume >= 0 ? *resume : -1;
         /* A snapshot just loaded is already on disk; a changelog restore
          * gets a local snapshot at the next checkpoint. */
@@ -70,6 +72,7 @@ static int slot_add(daemon_t *d, const char *topic, int32_t partition, int64_t *
                                    "Records behind the partition's high watermark.",
                                    l, 2, err, sizeof err);
         s->used = true;
+        seg_daemon_sizes_slot(d, i, 1);
         return 0;
     }
     return -1;
@@ -85,6 +88,7 @@ void seg_daemon_slot_remove(daemon_t *d, unsigned i)
     seg_log(SEG_LOG_INFO, "kafka", "dropping %s[%d]: %u customers leave memory",
             s->topic, s->partition, st.customers);
     if (s->lag) seg_gauge_remove(d->metrics, s->lag);
+    seg_daemon_sizes_slot(d, i, -1);
     seg_watermark_remove(d->wm, i);
     seg_engine_destroy(s->engine);
     seg_inflight_destroy(s->inflight);

@@ -121,7 +121,10 @@ int seg_daemon_reload(daemon_t *d, const char *how, char *errstr, size_t errstr_
         goto refused;
     }
     fault(d, "reload-before-switch");
-    /* 2. switch, re-evaluating everyone */
+    /* 2. switch, re-evaluating everyone (the sizes learn the new
+     * dimensions first: the switch's transitions land in them) */
+    if (d->sizes && seg_sizes_set_dims(d->sizes, &cfg->seg, rules) != 0)
+        seg_log(SEG_LOG_WARN, "reload", "out of memory: segment sizes are inexact");
     uint64_t before = 0, after = 0, customers = 0;
     d->cur_slot = NO_SLOT;
     for (unsigned i = 0; i < MAX_SLOTS; i++) {

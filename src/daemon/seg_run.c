@@ -37,6 +37,7 @@
 
 #include "daemon/seg_daemon_int.h"
 #include "event/seg_decode.h"
+#include "io/seg_auth.h"
 #include "io/seg_http.h"
 #include "io/seg_kafka.h"
 #include "util/seg_log.h"
@@ -207,7 +208,9 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
     d->dec = seg_decoder_new();
     d->wm = seg_watermark_new(cfg->time.mode == SEG_TIMEMODE_WALL ? SEG_TIME_WALL : SEG_TIME_EVENT,
                               cfg->time.lateness, cfg->time.idle_timeout * 1000);
-    if (!d->dec || !d->wm || seg_daemon_metrics_init(d) != 0) {
+    d->sizes = seg_sizes_new();
+    if (!d->dec || !d->wm || !d->sizes || seg_daemon_metrics_init(d) != 0 ||
+        seg_sizes_set_dims(d->sizes, &cfg->seg, d->rules) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
@@ -294,6 +297,7 @@ static int setup(daemon_t *d, char *errstr, size_t errstr_size)
         seg_log(SEG_LOG_INFO, "http", "metrics on %s (port %u)%s", cfg->metrics.listen,
                 (unsigned)seg_http_port(d->http),
                 cfg->metrics.lifecycle ? ", POST /-/reload enabled" : "");
+        if (seg_daemon_api_init(d, errstr, errstr_size) != 0) return -1;
     }
     return 0;
 }
@@ -302,6 +306,10 @@ static void teardown(daemon_t *d)
 {
     seg_daemon_bg_reap(d, true);   /* a snapshot being written is finished, not cut */
     if (d->bg.res) munmap(d->bg.res, MAX_SLOTS * sizeof *d->bg.res);
+    seg_http_set_wake(d->http, NULL, NULL);   /* before the queue it yields goes */
+    if (d->wake_q) rd_kafka_queue_destroy(d->wake_q);
+    seg_sizes_destroy(d->sizes);              /* nobody counts the slots dropped below */
+    d->sizes = NULL;
     if (d->consumer) rd_kafka_destroy(d->consumer);
     if (d->restorer) {
         rd_kafka_consumer_close(d->restorer);
@@ -359,6 +367,12 @@ int seg_run_check(const seg_cfg_t *cfg, const seg_ruleset_t *rules, char *errstr
         if (seg_http_parse_listen(cfg->metrics.listen, host, sizeof host, &port, errstr,
                                   errstr_size) != 0)
             return SEG_RUN_ECONFIG;
+        /* The customer API beyond loopback needs its token (seg_auth.h). */
+        char token[SEG_AUTH_TOKEN_MAX + 1], warn[8];
+        int arc = seg_auth_from_config(cfg, token, sizeof token, warn, sizeof warn, errstr,
+                                       errstr_size);
+        memset(token, 0, sizeof token);
+        if (arc != 0) return SEG_RUN_ECONFIG;
     }
     return 0;
 }

@@ -13,6 +13,8 @@
  */
 #include "io/seg_http.h"
 
+#include "io/seg_auth.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,7 @@
 typedef struct route {
     char                method[8];
     char                prefix[64];
+    unsigned            flags;         /* SEG_HTTP_* */
     seg_http_handler_fn fn;
     void               *opaque;
 } route_t;
@@ -59,6 +62,9 @@ struct seg_http {
     unsigned n_routes;
     pending_t *queue;                       /* waiting for seg_http_serve */
     bool stopping;
+    char *token;                            /* SEG_HTTP_AUTH routes need it; NULL: none */
+    void (*wake)(void *);                   /* under mu */
+    void *wake_opaque;
 };
 
 static const char CT_TEXT[] = "text/plain; charset=utf-8";
@@ -250,7 +256,9 @@ static const route_t *find_route(const seg_http_t *h, const char *url, const cha
     for (unsigned i = 0; i < h->n_routes; i++) {
         const route_t *r = &h->routes[i];
         size_t n = strlen(r->prefix);
-        if (strncmp(url, r->prefix, n) != 0) continue;
+        if ((r->flags & SEG_HTTP_EXACT) ? strcmp(url, r->prefix) != 0
+                                        : strncmp(url, r->prefix, n) != 0)
+            continue;
         *path_known = true;
         if (strcmp(method, r->method) == 0 ||
             (strcmp(r->method, "GET") == 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
@@ -279,14 +287,39 @@ static enum MHD_Result routed(seg_http_t *h, struct MHD_Connection *conn, const 
                                     p->call.content_type ? p->call.content_type : CT_TEXT);
         return ret;   /* p is freed by on_completed */
     }
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if ((route->flags & SEG_HTTP_AUTH) && h->token && !seg_auth_check(h->token, auth)) {
+        /* Nothing of the request reaches a handler. Basic is offered to
+         * browsers (the page), Bearer to everything else. */
+        static const char body[] = "{\"error\":\"unauthorized\",\"detail\":\"this endpoint "
+                                   "needs the bearer token of metrics.token_file\"}\n";
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+        if (r)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                    (route->flags & SEG_HTTP_EXACT)
+                                        ? "Basic realm=\"segd\", charset=\"UTF-8\""
+                                        : "Bearer realm=\"segd\"");
+        return reply(conn, MHD_HTTP_UNAUTHORIZED, r, "application/json");
+    }
+    if (route->flags & SEG_HTTP_DIRECT) {
+        seg_http_call_t call = { .method = method, .path = url,
+                                 .rest = url + strlen(route->prefix), .authorization = auth };
+        route->fn(route->opaque, &call);
+        struct MHD_Response *r =
+            call.body ? MHD_create_response_from_buffer(call.len, call.body, MHD_RESPMEM_MUST_FREE)
+                      : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r) free(call.body);
+        return reply(conn, call.status ? call.status : MHD_HTTP_INTERNAL_SERVER_ERROR, r,
+                     call.content_type ? call.content_type : CT_TEXT);
+    }
     const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
     if ((clen && strcmp(clen, "0") != 0) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
         return reply_static(conn, MHD_HTTP_CONTENT_TOO_LARGE, "no request body is expected\n");
     p = calloc(1, sizeof *p);
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_AUTHORIZATION);
     if (p) {
         p->path = strdup(url);
         p->auth = auth ? strdup(auth) : NULL;
@@ -316,6 +349,7 @@ static enum MHD_Result routed(seg_http_t *h, struct MHD_Connection *conn, const 
     MHD_suspend_connection(conn);
     p->next = h->queue;
     h->queue = p;
+    if (h->wake) h->wake(h->wake_opaque);
     pthread_mutex_unlock(&h->mu);
     return MHD_YES;
 }
@@ -338,18 +372,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int seg_http_route(seg_http_t *h, const char *method, const char *prefix,
                    seg_http_handler_fn fn, void *opaque)
 {
+    return seg_http_route_ex(h, method, prefix, 0, fn, opaque);
+}
+
+int seg_http_set_token(seg_http_t *h, const char *token)
+{
+    free(h->token);
+    h->token = token && *token ? strdup(token) : NULL;
+    return token && *token && !h->token ? -1 : 0;
+}
+
+int seg_http_route_ex(seg_http_t *h, const char *method, const char *prefix, unsigned flags,
+                      seg_http_handler_fn fn, void *opaque)
+{
     if (h->n_routes == MAX_ROUTES || strlen(prefix) >= sizeof h->routes[0].prefix ||
         strlen(method) >= sizeof h->routes[0].method)
         return -1;
     route_t *r = &h->routes[h->n_routes];
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
+    r->flags = flags;
     r->fn = fn;
     r->opaque = opaque;
     pthread_mutex_lock(&h->mu);
     h->n_routes++;
     pthread_mutex_unlock(&h->mu);
     return 0;
+}
+
+void seg_http_set_wake(seg_http_t *h, void (*fn)(void *opaque), void *opaque)
+{
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->wake = fn;
+    h->wake_opaque = opaque;
+    pthread_mutex_unlock(&h->mu);
 }
 
 int seg_http_serve(seg_http_t *h)
@@ -511,5 +568,6 @@ void seg_http_destroy(seg_http_t *h)
     }
     MHD_stop_daemon(h->mhd);
     pthread_mutex_destroy(&h->mu);
+    free(h->token);
     free(h);
 }

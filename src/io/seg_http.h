@@ -80,6 +80,33 @@ typedef void (*seg_http_handler_fn)(void *opaque, seg_http_call_t *call);
 int seg_http_route(seg_http_t *h, const char *method, const char *prefix,
                    seg_http_handler_fn fn, void *opaque);
 
+/* Route flags for seg_http_route_ex. */
+enum {
+    SEG_HTTP_EXACT  = 1 << 0,  /* the path must equal prefix (for "/") */
+    SEG_HTTP_AUTH   = 1 << 1,  /* needs the token of seg_http_set_token, if one is
+                                * set: 401 with a JSON error otherwise, before the
+                                * handler is ever called */
+    SEG_HTTP_DIRECT = 1 << 2,  /* fn runs on the server thread at once (it must
+                                * touch nothing of the main loop: a static page) */
+};
+
+/* seg_http_route with flags. */
+int seg_http_route_ex(seg_http_t *h, const char *method, const char *prefix, unsigned flags,
+                      seg_http_handler_fn fn, void *opaque);
+
+/* The token SEG_HTTP_AUTH routes require (copied; src/io/seg_auth.h says
+ * what is accepted). NULL or "": none, they answer everyone. Call before
+ * requests arrive. Returns 0, or -1 when out of memory (then the server
+ * must not go on: it would answer without the token). */
+int seg_http_set_token(seg_http_t *h, const char *token);
+
+/* Called (from the server thread, under its lock: keep it short and
+ * thread-safe) each time a request is parked for seg_http_serve, so a
+ * loop blocked in a poll can wake up and answer it now rather than at its
+ * poll's timeout. NULL: nobody is woken. Clear it before whatever fn wakes
+ * goes away. */
+void seg_http_set_wake(seg_http_t *h, void (*fn)(void *opaque), void *opaque);
+
 /* Answers the requests for routes that arrived since the last call, on
  * the calling thread. Returns how many. NULL is a no-op. */
 int seg_http_serve(seg_http_t *h);

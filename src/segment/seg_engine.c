@@ -17,6 +17,7 @@
  */
 #include "segment/seg_engine.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ struct seg_engine {
     int           emit_failed;
     int           rule_oom;          /* rule state could not grow */
     int64_t       evict_after;       /* 0 = never */
+    seg_cust_hook_fn on_cust;        /* evictions and returns (seg_sizes) */
+    void         *cust_opaque;
     bool          track;             /* record changes for the changelog */
     uint32_t     *dirty;             /* changed customer indices (may repeat) */
     size_t        n_dirty, dirty_cap;
@@ -514,6 +517,7 @@ static int fire(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t when)
     if (e->evict_after > 0 && (c->flags & SEG_CUST_HAS_PURCHASE) &&
         when - c->last_purchase >= e->cfg.lifecycle.churned_after + e->evict_after) {
         e->stats.evicted++;
+        if (e->on_cust) e->on_cust(e->cust_opaque, e, idx, SEG_CUST_EVICTED);
         return remove_customer(e, idx, c);
     }
     return reschedule(e, idx, c);
@@ -604,7 +608,10 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
             c = seg_store_get(e->store, idx);
         }
     }
-    if (created) c->seq = grave_take(e, ev->customer_id, ev->customer_id_len);
+    if (created) {
+        c->seq = grave_take(e, ev->customer_id, ev->customer_id_len);
+        if (c->seq && e->on_cust) e->on_cust(e->cust_opaque, e, idx, SEG_CUST_RETURNED);
+    }
     if (created || ev->ts > c->now) c->now = ev->ts;
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
@@ -1212,24 +1219,150 @@ void seg_engine_pack_rule_state(seg_engine_t *e, const seg_cust_state_t *st, msg
     seg_rulerun_pack_row(e->rr, row, pk);
 }
 
-/* ---- one customer ------------------------------------------------------------ */
+/* ---- lookups (GET /v1/customers, segment sizes) ------------------------------- */
 
-int seg_engine_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out)
+void seg_engine_on_customer(seg_engine_t *e, seg_cust_hook_fn fn, void *opaque)
+{
+    e->on_cust = fn;
+    e->cust_opaque = opaque;
+}
+
+uint32_t seg_engine_customer_find(seg_engine_t *e, const char *id, size_t len)
+{
+    if (len == 0 || len > 255) return SEG_CUST_NONE;
+    return seg_store_find(e->store, id, len);
+}
+
+const char *seg_engine_customer_id(const seg_engine_t *e, uint32_t idx, size_t *len,
+                                   uint32_t *seq)
+{
+    if (idx >= seg_store_high(e->store)) return NULL;
+    const seg_cust_t *c = seg_store_get(e->store, idx);
+    if (c->id_len == 0) return NULL;
+    *len = c->id_len;
+    if (seq) *seq = c->seq;
+    return c->id;
+}
+
+static bool dim_enabled(const seg_segcfg_t *cfg, seg_dim_t d)
+{
+    switch (d) {
+    case SEG_DIM_LIFECYCLE:    return cfg->lifecycle.enabled;
+    case SEG_DIM_VALUE:        return cfg->value.enabled;
+    case SEG_DIM_RFM:          return cfg->rfm.enabled;
+    case SEG_DIM_DISSATISFIED: return cfg->dissatisfied.enabled;
+    default:                   return false;
+    }
+}
+
+const char *seg_engine_customer_value(seg_engine_t *e, uint32_t idx, seg_dim_t dim)
+{
+    if (idx >= seg_store_high(e->store)) return NULL;
+    seg_cust_t *c = seg_store_get(e->store, idx);
+    if (c->id_len == 0) return NULL;
+    if ((unsigned)dim < SEG_DIM__COUNT) {
+        if (!dim_enabled(&e->cfg, dim)) return NULL;
+        uint8_t last[SEG_DIM__COUNT];
+        seg_cust_lasts(c, last);
+        return seg_dim_value_name(dim, last[dim]);
+    }
+    uint32_t i = (uint32_t)dim - SEG_DIM__COUNT;
+    if (!e->rr || !e->rules || i >= seg_ruleset_count(e->rules)) return NULL;
+    unsigned char *row = rule_row(e, idx);
+    return row ? seg_rulerun_value(e->rr, row, i) : NULL;
+}
+
+static void what_add(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void what_add(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    if (n && n + 2 < size) {
+        memcpy(buf + n, "; ", 3);
+        n += 2;
+    }
+    if (n >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, size - n, fmt, ap);
+    va_end(ap);
+}
+
+/* Names what a deadline at `at` is: every source of next_deadline() that
+ * gives that instant (several may coincide). */
+static void deadline_what(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t at, char *buf,
+                          size_t size)
+{
+    seg_winpool_t *pool = seg_store_winpool(e->store);
+    const seg_segcfg_t *g = &e->cfg;
+    char span[32];
+    buf[0] = '\0';
+    if (c->flags & SEG_CUST_HAS_PURCHASE) {
+        int64_t off = at - c->last_purchase;
+        bool is_off = false;
+        for (int i = 0; i < e->n_offsets; i++) is_off |= e->recency_offsets[i] == off;
+        if (is_off) {
+            char who[160] = "";
+            if (g->lifecycle.enabled && off == g->lifecycle.at_risk_after)
+                what_add(who, sizeof who, "lifecycle at_risk_after");
+            if (g->lifecycle.enabled && off == g->lifecycle.silent_after)
+                what_add(who, sizeof who, "lifecycle silent_after");
+            if (g->lifecycle.enabled && off == g->lifecycle.churned_after)
+                what_add(who, sizeof who, "lifecycle churned_after");
+            for (int i = 0; g->rfm.enabled && i < SEG_RFM_TIERS; i++)
+                if (off == g->rfm.recency[i]) {
+                    what_add(who, sizeof who, "rfm recency tier");
+                    break;
+                }
+            fmt_span(off, span, sizeof span);
+            what_add(buf, size, "recency reaches %s (%s)", span, who);
+        }
+        if (g->lifecycle.enabled && at == c->first_purchase + g->lifecycle.new_for) {
+            fmt_span(g->lifecycle.new_for, span, sizeof span);
+            what_add(buf, size, "age reaches %s (lifecycle new_for)", span);
+        }
+        if (e->evict_after > 0 && at == c->last_purchase + g->lifecycle.churned_after +
+                                           e->evict_after)
+            what_add(buf, size, "eviction from memory (state.evict_after)");
+    }
+    if (c->money.len && at == seg_window_at(pool, &c->money, 0).ts + g->window)
+        what_add(buf, size, "a purchase or refund leaves segments.window");
+    if (c->complaints.len &&
+        at == seg_window_at(pool, &c->complaints, 0).ts + g->dissatisfied.window)
+        what_add(buf, size, "a complaint leaves segments.dissatisfied.window");
+    if (e->rr) {
+        unsigned char *row = rule_row(e, idx);
+        if (row) {
+            seg_rule_cust_t rc;
+            rule_cust(c, c->now, NULL, row, &rc);
+            if (seg_rulerun_next(e->rr, &rc) == at)
+                what_add(buf, size, "a time condition of a user rule");
+        }
+    }
+}
+
+int seg_engine_customer_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out)
 {
     if (idx >= seg_store_high(e->store)) return -1;
     seg_cust_t *c = seg_store_get(e->store, idx);
-    if (!c || !c->id_len) return -1;
+    if (c->id_len == 0) return -1;
     memset(out, 0, sizeof *out);
     out->id = c->id;
     out->id_len = c->id_len;
     out->seq = c->seq;
-    out->clock = c->now;
+    out->now = c->now;
     out->at = at > c->now ? at : c->now;
+    /* Windows were expired at the clock when it was last evaluated, so
+     * reading the features there changes nothing; a later `at` expires
+     * what left by then, which no deadline can have missed. */
     features_at(e, c, out->at, &out->features);
     uint8_t last[SEG_CUST_LAST_SLOTS];
     seg_cust_lasts(c, last);
     memcpy(out->dims, last, SEG_DIM__COUNT);
-    out->next_change = next_deadline(e, idx, c);
+    out->next_at = next_deadline(e, idx, c);
+    if (out->next_at != INT64_MAX)
+        deadline_what(e, idx, c, out->next_at, out->next_what, sizeof out->next_what);
     if (e->rr && e->rows) {
         unsigned char *row = seg_rows_peek(e->rows, idx);
         if (row) {
@@ -1239,11 +1372,4 @@ int seg_engine_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *
         }
     }
     return 0;
-}
-
-const char *seg_engine_view_rule(seg_engine_t *e, uint32_t idx, uint32_t rule)
-{
-    if (!e->rr || !e->rows || rule >= seg_ruleset_count(e->rules)) return NULL;
-    unsigned char *row = seg_rows_peek(e->rows, idx);
-    return row ? seg_rulerun_value(e->rr, row, rule) : NULL;
 }

@@ -203,30 +203,6 @@ int64_t seg_engine_max_ts(const seg_engine_t *e);
 
 void seg_engine_stats(const seg_engine_t *e, seg_engine_stats_t *out);
 
-/* ---- one customer, as a table row or a lookup shows it -------------------- */
-typedef struct seg_cust_view {
-    const char      *id;              /* borrowed: valid until the next fold/advance */
-    size_t           id_len;
-    uint32_t         seq;             /* of its last transition */
-    int64_t          clock;           /* the customer's own time */
-    int64_t          at;              /* what features and predictions are at */
-    int64_t          next_change;     /* next instant a value can change with no
-                                       * event; INT64_MAX: none */
-    seg_features_t   features;        /* at clock */
-    uint8_t          dims[SEG_DIM__COUNT];   /* current value codes (0: none) */
-    bool             has_predict;     /* segments.predict parameters and a purchase */
-    seg_rule_pview_t predict;
-} seg_cust_view_t;
-
-/* Fills out for customer idx (0..seg_engine_customer_high()-1) at instant
- * at, or at its own clock when that is later (INT64_MIN: its clock); the
- * values are those published, so `at` must not pass a deadline not yet
- * fired (seg_engine_advance to it first). Returns 0, or -1 for a free
- * index. Expires what left the windows by then. */
-int seg_engine_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out);
-/* User rule i's current value for customer idx as text, NULL for none. */
-const char *seg_engine_view_rule(seg_engine_t *e, uint32_t idx, uint32_t rule);
-
 /* ---- persistence access --------------------------------------------------
  * Iterate customers: for idx in 0..seg_engine_customer_high()-1, call
  * seg_engine_customer_get, which returns -1 for a free index. */
@@ -278,5 +254,61 @@ int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque);
 
 /* Customers changed since the last drain. */
 size_t seg_engine_pending_changes(const seg_engine_t *e);
+
+/* ---- lookups ------------------------------------------------------------------
+ * For GET /v1/customers/{id} and the segment sizes (src/segment/seg_sizes.h);
+ * like everything here, only from the thread that drives the engine. */
+
+/* Index of the customer with this id, or SEG_CUST_NONE (UINT32_MAX). */
+uint32_t seg_engine_customer_find(seg_engine_t *e, const char *id, size_t len);
+
+/* Customer idx's id (not NUL-terminated, *len bytes) and, if seq is not
+ * NULL, the number of transitions it was published; NULL for a free
+ * index. Valid until the engine's next call. */
+const char *seg_engine_customer_id(const seg_engine_t *e, uint32_t idx, size_t *len,
+                                   uint32_t *seq);
+
+/* The value customer idx was last told for dimension dim (a built-in, or
+ * SEG_DIM_RULE(i) of the rules in force): the published name, e.g.
+ * "at_risk", "out", a rule's label or computed text; NULL for none (never
+ * evaluated to a value, a disabled dimension, a free index). Valid until
+ * the engine's next call. */
+const char *seg_engine_customer_value(seg_engine_t *e, uint32_t idx, seg_dim_t dim);
+
+/* A customer as a lookup shows it. Strings valid until the next call. */
+typedef struct seg_cust_view {
+    const char      *id;            /* not NUL-terminated; valid until the next fold */
+    size_t           id_len;
+    uint32_t         seq;           /* transitions published so far */
+    int64_t          now;           /* the customer's clock */
+    int64_t          at;            /* what features and predictions are at */
+    seg_features_t   features;      /* at `at` */
+    uint8_t          dims[SEG_DIM__COUNT];   /* current value codes (0: none) */
+    int64_t          next_at;       /* next deadline, INT64_MAX: none */
+    char             next_what[256];/* what it is, e.g. "recency reaches 45d
+                                     * (lifecycle at_risk_after)" */
+    bool             has_predict;   /* segments.predict parameters and a purchase */
+    seg_rule_pview_t predict;       /* at `at` */
+} seg_cust_view_t;
+
+/* Fills out for customer idx at instant at, or at its own clock when that
+ * is later (INT64_MIN: its clock). The values are those published, so
+ * `at` must not pass a deadline not yet fired (seg_engine_advance to it
+ * first): segd replay's customer table views everyone at the end of the
+ * replay. Returns 0, or -1 for a free index. */
+int seg_engine_customer_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust_view_t *out);
+
+/* Customers that come and go without a transition: told with the engine
+ * and the customer's index, from inside the engine call that does it.
+ *   SEG_CUST_EVICTED: just before an eviction (state.evict_after), while
+ *     its values can still be read;
+ *   SEG_CUST_RETURNED: an evicted customer's id is back (a new record,
+ *     continuing its seq, with no values yet).
+ * What counts customers per segment must hear of both (seg_sizes). NULL
+ * fn: nobody is told. */
+typedef enum { SEG_CUST_EVICTED = 1, SEG_CUST_RETURNED = 2 } seg_cust_change_t;
+typedef void (*seg_cust_hook_fn)(void *opaque, seg_engine_t *e, uint32_t idx,
+                                 seg_cust_change_t what);
+void seg_engine_on_customer(seg_engine_t *e, seg_cust_hook_fn fn, void *opaque);
 
 #endif
