@@ -9,7 +9,7 @@ PKGS=(
   libyaml-dev libmsgpack-dev libcjson-dev libcmocka-dev
   librdkafka-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev libgsl-dev systemd
   python3 python3-kafka python3-msgpack python3-yaml python3-scipy python3-mpmath kcat procps
-  chromium prometheus
+  chromium prometheus docker-compose
 )
 
 # What each package provides that we can test for without dpkg-query races.
@@ -23,7 +23,7 @@ have_all() {
   local t
   # chromium: the live page's test (a real browser); prometheus: promtool,
   # which checks and unit-tests docs/prometheus/segd-rules.yaml
-  for t in cmake pkg-config cc clang kcat systemd-analyze chromium promtool; do
+  for t in cmake pkg-config cc clang kcat systemd-analyze chromium promtool docker-compose; do
     command -v "$t" >/dev/null 2>&1 || { echo "missing tool: $t"; return 1; }
   done
   [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import kafka, msgpack, yaml, scipy, mpmath' 2>/dev/null \

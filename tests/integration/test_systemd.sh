@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # systemd/segd.service: it must verify cleanly against the real binary, and
 # its hardening must keep `systemd-analyze security` exposure at or below
-# MAX_EXPOSURE (1.2 when written; 10 is unprotected).
+# MAX_EXPOSURE (1.2 when written; 10 is unprotected). Also the packaging
+# that cannot run here: docker/compose.yaml is parsed by docker-compose.
 set -uo pipefail
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 pass=0 fail=0
@@ -36,6 +37,19 @@ stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s/\1/p' "$unit")
 st=$(sed -n 's/^ *shutdown_timeout: *\([0-9]*\)s.*/\1/p' "$SEG_SRC/config/segd.yaml")
 [ -n "$stop" ] && [ -n "$st" ] && [ "$stop" -gt "$st" ] && ok "TimeoutStopSec $stop > shutdown_timeout $st" \
   || bad "TimeoutStopSec '$stop' vs shutdown_timeout '$st'"
+
+# docker/compose.yaml cannot run here (no Docker engine), but it can be
+# parsed and resolved: docker-compose config (Debian docker-compose).
+if command -v docker-compose >/dev/null; then
+  if out=$(cd "$SEG_SRC" && docker-compose -f docker/compose.yaml config 2>&1) &&
+     printf '%s\n' "$out" | grep -q '^  segd:' && printf '%s\n' "$out" | grep -q 'dockerfile: docker/Dockerfile'; then
+    ok "docker-compose config parses and resolves docker/compose.yaml (segd, kafka, generator)"
+  else
+    bad "docker-compose config on docker/compose.yaml: $(printf '%s\n' "$out" | tail -5)"
+  fi
+else
+  bad "docker-compose is not installed (scripts/install-deps.sh installs it)"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
