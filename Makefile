@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 BENCH_BUILD?= build-bench
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test test-unit test-asan fuzz demo bench clean
+.PHONY: all deps build build-quiet test test-unit test-asan fuzz demo bench clean
 
 all: build
 
@@ -15,7 +15,16 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory
+
+# The same build, quiet: a newcomer's first look is the demo, not 90 lines
+# of make. The full log stays in $(BUILD)/build.log, and is shown on failure.
+build-quiet: deps
+	@mkdir -p $(BUILD)
+	@echo "building segd (log: $(BUILD)/build.log) ..."
+	@{ cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo && \
+	   cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory; } >$(BUILD)/build.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/build.log; echo "build failed; see $(BUILD)/build.log" >&2; exit 1; }
 
 # Every test: unit, fuzz-corpus regression and integration on the release
 # build, then the unit and corpus tests again under ASan+UBSan.
@@ -40,7 +49,7 @@ fuzz: deps
 	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_BUILD)/corpus/$$name $$corpus || exit 1; \
 	done
 
-demo: build
+demo: build-quiet
 	@scripts/demo.sh $(BUILD)
 
 bench: deps

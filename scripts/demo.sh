@@ -394,6 +394,38 @@ print(f"  messages delivered  {one('segd_messages_delivered_total'):8,.0f}  (tra
 print(f"  process RSS         {one('segd_process_rss_bytes') / 2**20:8.1f} MiB")
 PY
 
+# 5b. What operations and a CRM ask segd directly: sizes and one customer.
+echo
+echo "== the live page: http://127.0.0.1:$PORT/  (sizes, 24 h flows, volatility, rates;"
+echo "   open it in a browser while segd runs). One customer, as GET /v1/customers/{id} answers:"
+"$PY" - "$PORT" "$WORK/transitions.ndjson" <<'PY'
+import json, sys, urllib.request
+port, path = sys.argv[1], sys.argv[2]
+cid = None
+for line in open(path):
+    t = json.loads(line)
+    if t["dimension"] == "intent" and t["to"] in ("A", "B"):
+        cid = t["customer_id"]
+if cid is None:
+    cid = json.loads(open(path).readline())["customer_id"]
+try:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers/{cid}", timeout=5).read()
+    print("   curl http://127.0.0.1:%s/v1/customers/%s" % (port, cid))
+    for l in json.dumps(json.loads(body), indent=2).splitlines():
+        print("   " + l)
+except Exception as e:
+    print(f"   (lookup failed: {e})")
+try:
+    seg = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/segments", timeout=5).read())
+    for d in seg["dimensions"]:
+        if d["dimension"] in ("lifecycle", "intent", "likely_churned"):
+            vals = sorted(d["values"], key=lambda v: -v["customers"])
+            print(f"   GET /v1/segments, {d['dimension']:15s}" + ", ".join(
+                f"{v['value']} {v['customers']:,}" for v in vals if v["customers"]))
+except Exception as e:
+    print(f"   (/v1/segments failed: {e})")
+PY
+
 # 6. SIGTERM: stop fetching, drain the producer, commit, exit 0.
 echo
 echo "== SIGTERM to segd (pid $SEGD_PID):"
