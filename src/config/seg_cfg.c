@@ -142,7 +142,8 @@ static const seg_cfg_key_t cfg_keys[] = {
         "Longest accepted input record; longer ones are rejected."),
 
     SEG_CFG_KEY_BOOL(T, "output.features", output.features, "false",
-        "Add a features object (R, F, M, ...) to each transition."),
+        "Add a features object (R, F, M, ...) to each transition; in the file also a list of "
+        "features (docs/rules.md)."),
 
     SEG_CFG_KEY_STRING(T, "kafka.brokers", kafka.brokers, 1, check_brokers,
         "embedded", "Bootstrap servers host:port[,host:port...], or embedded "
@@ -1379,6 +1380,17 @@ static int on_value(loader_t *L, const yaml_event_t *ev)
                      node_name(ev->type));
         }
         return fail_ev(L, ev, L->path, why);
+    }
+    if (ev->type == YAML_SEQUENCE_START_EVENT && strcmp(r->key, "output.features") == 0) {
+        /* A list of features to add (docs/rules.md, "Features in the
+         * output"): on, and the list is the rule module's to read. */
+        if (apply_element(r, L->base, 0, "true", 4, false, why, sizeof why) != 0)
+            return fail_ev(L, ev, L->path, why);
+        mark_origin(L->schema, L->base, f->row, SEG_CFG_SRC_FILE,
+                    ev->start_mark.line + 1, ev->start_mark.column + 1);
+        if (push(L, ev, ST_SKIP, ROW_FOREIGN)) return -1;
+        L->stack[L->top].items = 1;
+        return 0;
     }
     if (ev->type != YAML_SCALAR_EVENT) {
         snprintf(why, sizeof why, "expected %s, got %s", exp, node_name(ev->type));

@@ -170,7 +170,12 @@ size_t seg_tjson_encode(const seg_transition_t *t, bool features, char *buf)
     if (t->cause == SEG_CAUSE_TIME) o = PUT_LIT(o, "\",\"cause\":\"time\"");
     else if (t->cause == SEG_CAUSE_RULE) o = PUT_LIT(o, "\",\"cause\":\"rule\"");
     else o = PUT_LIT(o, "\",\"cause\":\"event\"");
-    if (features && t->features) {
+    if (features && t->features_json) {
+        o = PUT_LIT(o, ",\"features\":");
+        size_t n = strlen(t->features_json);
+        memcpy(o, t->features_json, n);
+        o += n;
+    } else if (features && t->features) {
         const seg_features_t *f = t->features;
         o = PUT_LIT(o, ",\"features\":{");
         if (f->has_purchase) {

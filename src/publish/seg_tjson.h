@@ -16,8 +16,9 @@
 
 /* Enough for any transition: a 128-byte id escaped as \u00XX is 768 bytes,
  * twice (id and customer_id); a rule's values are at most 4096 bytes each,
- * 24576 escaped, twice; plus the fixed fields and features. */
-#define SEG_TJSON_MAX 53248
+ * 24576 escaped, twice; plus the fixed fields and features (a list of
+ * output.features: SEG_RULE_OUTF_MAX). */
+#define SEG_TJSON_MAX (53248 + SEG_RULE_OUTF_MAX)
 
 /* Writes the transition as one JSON object without a newline into buf
  * (at least SEG_TJSON_MAX bytes). With features, appends a "features"

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "segment/seg_dims.h"
+
 #include "config/seg_cfg.h"
 #include "event/seg_event.h"
 #include "state/seg_window.h"
@@ -86,6 +88,11 @@ typedef struct seg_rules_def {
     char               **retain_attrs;
     uint32_t             n_retain_attrs;
     seg_rule_predict_t predict;
+    /* output.features when the file gives a list: each a built-in feature
+     * name or an expression (docs/rules.md, "Features in the output").
+     * Not packed: it changes what is printed, never the state. */
+    seg_rule_text_t     *outf;
+    uint32_t             n_outf;
 } seg_rules_def_t;
 
 /* Reads segments.rules, segments.retain and segments.predict from a
@@ -199,6 +206,21 @@ typedef struct seg_rule_pview {
     double x, t_x, T, p_alive, expected, clv;
 } seg_rule_pview_t;
 int seg_rulerun_predict(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_rule_pview_t *out);
+
+/* output.features as a list: the number of entries (0: none, the
+ * boolean form applies). */
+uint32_t seg_ruleset_outf_count(const seg_ruleset_t *rs);
+/* Renders the features object of a transition at c->t, "{...}" with
+ * one member per output.features entry in order (built-in ones from f),
+ * into buf (cap bytes; SEG_RULE_OUTF_MAX is always enough: at most 16
+ * entries, names of at most 128 bytes, string values of at most 256,
+ * longer ones print as null). fresh: c is
+ * not the customer seg_rulerun_eval is evaluating right now (a built-in
+ * transition, before the rules run); false inside eval's callback, where
+ * what eval computed is reused. Returns the length. */
+#define SEG_RULE_OUTF_MAX (16 * (6 * 128 + 6 * 256 + 64) + 64)
+size_t seg_rulerun_features_json(seg_rulerun_t *rr, const seg_rule_cust_t *c,
+                                 const seg_features_t *f, bool fresh, char *buf, size_t cap);
 
 /* Releases what the row holds (windows, interned values) and zeroes it. */
 void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row);

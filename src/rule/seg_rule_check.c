@@ -182,6 +182,11 @@ static int need_predict(build_t *b, const node_t *n, bool gg)
 static int resolve_name(build_t *b, node_t *n)
 {
     int r = rule_index(b, n);
+    if (b->outf && (r >= 0 || dim_of(n) >= 0))
+        return rule_fail(b, n->off, "'%.*s' is a segment; output.features lists features "
+                         "(count, sum, recency, since, attr, the predictions, ...), which "
+                         "the transition's from and to already complement",
+                         (int)n->name_len, n->name);
     if (r >= 0) {
         if ((uint32_t)r == b->cur_rule)
             return rule_fail(b, n->off, "a rule cannot read its own value");
@@ -749,7 +754,7 @@ static uint64_t deps(const build_t *b, const node_t *n)
 int rule_check(build_t *b, node_t **np, uint32_t rule)
 {
     b->cur_rule = rule;
-    if (check(b, np) || check_time(b, *np, false)) return -1;
+    if (check(b, np) || (!b->outf && check_time(b, *np, false))) return -1;
     b->rs->rules[rule].deps |= deps(b, *np);
     return 0;
 }

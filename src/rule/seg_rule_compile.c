@@ -511,7 +511,8 @@ static void layout(seg_ruleset_t *rs)
             off += 1;
         }
     rs->row_bytes = (off + 7) & ~7u;
-    for (uint32_t i = 0; i < rs->n_rules; i++) rs->n_concat += rs->rules[i].n_concat;
+    for (uint32_t i = 0; i <= rs->n_rules; i++) rs->n_concat += rs->rules[i].n_concat;
+    /* (rules[n_rules] is the scratch rule of output.features) */
 }
 
 /* The hash of what decides the transitions: the definition as packed, and
@@ -539,6 +540,54 @@ static uint64_t ruleset_hash(const seg_ruleset_t *rs)
     return h;
 }
 
+/* output.features: the built-in names as they are, anything else an
+ * expression over features, compiled under a scratch rule after the last
+ * real one (so every feature is known), reading time features bare. */
+static int compile_outf(build_t *b)
+{
+    seg_ruleset_t *rs = b->rs;
+    const seg_rules_def_t *def = b->def;
+    static const char *const names[] = { NULL, "recency_s", "age_s", "frequency", "monetary",
+                                         "complaints" };
+    if (!def->n_outf) return 0;
+    rs->outf = calloc(def->n_outf, sizeof *rs->outf);
+    if (!rs->outf) {
+        snprintf(b->err, b->errsz, "out of memory building output.features");
+        return -1;
+    }
+    for (uint32_t i = 0; i < def->n_outf; i++) {
+        const seg_rule_text_t *t = &def->outf[i];
+        outf_t *o = &rs->outf[i];
+        size_t a = 0, z = t->len;
+        while (a < z && (t->text[a] == ' ' || t->text[a] == '\n' || t->text[a] == '\t')) a++;
+        while (z > a && (t->text[z - 1] == ' ' || t->text[z - 1] == '\n' || t->text[z - 1] == '\t')) z--;
+        o->name = arena_strdup(rs->arena, t->text + a, z - a);
+        if (!o->name) {
+            snprintf(b->err, b->errsz, "out of memory building output.features");
+            return -1;
+        }
+        for (uint32_t k = 1; k < sizeof names / sizeof names[0]; k++)
+            if (strcmp(o->name, names[k]) == 0) o->builtin = (uint8_t)k;
+        for (uint32_t k = 0; k < i; k++)
+            if (strcmp(rs->outf[k].name, o->name) == 0) {
+                snprintf(b->err, b->errsz, "%s:%u:%u: output.features: '%s' is listed twice",
+                         def->file ? def->file : "config", t->line, t->col, o->name);
+                return -1;
+            }
+        rs->n_outf = i + 1;
+        if (o->builtin) continue;
+        char what[48];
+        snprintf(what, sizeof what, "output.features item %u", i + 1);
+        seg_rule_spec_t sp = { .name = what, .line = t->line, .col = t->col };
+        uint8_t type = 0;
+        b->outf = true;
+        int rc = compile_text(b, &sp, t, def->n_rules, &o->prog, 0, &type);
+        b->outf = false;
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 seg_ruleset_t *seg_ruleset_build(seg_rules_def_t *def, const seg_segcfg_t *seg,
                                  char *errstr, size_t errstr_size)
 {
@@ -558,7 +607,8 @@ seg_ruleset_t *seg_ruleset_build(seg_rules_def_t *def, const seg_segcfg_t *seg,
     b.ar = rs->arena;
     b.fold.cap = 64 * (STR_MAX + 1);
     b.fold.p = malloc(b.fold.cap);
-    rs->rules = calloc(def->n_rules ? def->n_rules : 1, sizeof *rs->rules);
+    /* one more: the scratch rule output.features compile under */
+    rs->rules = calloc(def->n_rules + 1, sizeof *rs->rules);
     if (!rs->arena || !b.fold.p || !rs->rules) {
         snprintf(errstr, errstr_size, "out of memory building the rules");
         goto fail;
@@ -570,6 +620,7 @@ seg_ruleset_t *seg_ruleset_build(seg_rules_def_t *def, const seg_segcfg_t *seg,
         if (compile_rule(&b, i)) goto fail;
         rs->n_rules = i + 1;   /* rules above the next one are complete */
     }
+    if (compile_outf(&b)) goto fail;
     b.cur_rule = UINT32_MAX;   /* what follows no rule reads */
     for (uint32_t i = 0; i < def->n_retain_attrs; i++)
         if (rule_intern_attr(&b, def->retain_attrs[i], (uint32_t)strlen(def->retain_attrs[i])) < 0) {
@@ -593,6 +644,7 @@ void seg_ruleset_destroy(seg_ruleset_t *rs)
     for (uint32_t i = 0; i < rs->n_tbases; i++) free(rs->tbases[i].off);
     free(rs->tbases);
     free(rs->tpreds);
+    free(rs->outf);
     free(rs->rules);
     free(rs->code);
     free(rs->consts);

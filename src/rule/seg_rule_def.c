@@ -38,6 +38,8 @@ void seg_rules_def_destroy(seg_rules_def_t *d)
     free(d->rules);
     for (uint32_t i = 0; i < d->n_retain_attrs; i++) free(d->retain_attrs[i]);
     free(d->retain_attrs);
+    for (uint32_t i = 0; i < d->n_outf; i++) text_free(&d->outf[i]);
+    free(d->outf);
     free(d->file);
     free(d);
 }

@@ -728,6 +728,99 @@ int seg_rulerun_predict(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_rule_pv
     return 0;
 }
 
+/* ---- output.features ------------------------------------------------------------------ */
+
+uint32_t seg_ruleset_outf_count(const seg_ruleset_t *rs) { return rs ? rs->n_outf : 0; }
+
+typedef struct { char *p, *end; } ob_t;
+
+static void ob_put(ob_t *o, const char *s, size_t n)
+{
+    if ((size_t)(o->end - o->p) < n) n = (size_t)(o->end - o->p);
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+static void ob_str(ob_t *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    ob_put(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char e[6] = { '\\', (char)ch };
+        if (ch == '"' || ch == '\\') {
+            ob_put(o, e, 2);
+        } else if (ch < 0x20) {
+            char u[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+            ob_put(o, u, 6);
+        } else {
+            ob_put(o, (const char *)&ch, 1);
+        }
+    }
+    ob_put(o, "\"", 1);
+}
+
+static void ob_i64(ob_t *o, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    ob_put(o, b, (size_t)n);
+}
+
+size_t seg_rulerun_features_json(seg_rulerun_t *rr, const seg_rule_cust_t *c,
+                                 const seg_features_t *f, bool fresh, char *buf, size_t cap)
+{
+    const seg_ruleset_t *rs = rr->rs;
+    ob_t o = { buf, buf + cap - 1 };
+    if (fresh) {
+        if (++rr->gen == 0) {
+            memset(rr->feat_gen, 0, (rs->n_feats + 1) * sizeof *rr->feat_gen);
+            memset(rr->win_gen, 0, (rs->n_wins + 1) * sizeof *rr->win_gen);
+            memset(rr->rule_gen, 0, (rs->n_rules + 1) * sizeof *rr->rule_gen);
+            rr->gen = 1;
+        }
+        rr->c = c;
+        rr->sb.used = 0;
+    }
+    ob_put(&o, "{", 1);
+    for (uint32_t i = 0; i < rs->n_outf; i++) {
+        const outf_t *e = &rs->outf[i];
+        if (i) ob_put(&o, ",", 1);
+        ob_str(&o, e->name, strlen(e->name));
+        ob_put(&o, ":", 1);
+        char num[64];
+        switch (e->builtin) {
+        case OUTF_RECENCY:
+        case OUTF_AGE:
+            if (f->has_purchase) ob_i64(&o, e->builtin == OUTF_RECENCY ? f->recency : f->age);
+            else ob_put(&o, "null", 4);
+            continue;
+        case OUTF_FREQUENCY: ob_i64(&o, f->frequency); continue;
+        case OUTF_COMPLAINTS: ob_i64(&o, f->complaints); continue;
+        case OUTF_MONETARY: ob_put(&o, num, seg_money_format(f->monetary, num)); continue;
+        default: break;
+        }
+        rval_t v = run(rr, e->prog.start, rr->stack);
+        switch (v.t) {
+        case RV_BOOL: ob_put(&o, v.u.i ? "true" : "false", v.u.i ? 4 : 5); break;
+        case RV_DEC: ob_put(&o, num, seg_money_format(v.u.i, num)); break;
+        case RV_DUR: ob_i64(&o, v.u.i); break;     /* seconds */
+        case RV_REAL:
+            if (isfinite(v.u.d)) ob_put(&o, num, (size_t)snprintf(num, sizeof num, "%.17g", v.u.d));
+            else ob_put(&o, "null", 4);
+            break;
+        case RV_STR:
+            if (v.len <= 256) ob_str(&o, v.u.s, v.len);
+            else ob_put(&o, "null", 4);
+            break;
+        default: ob_put(&o, "null", 4); break;
+        }
+    }
+    ob_put(&o, "}", 1);
+    *o.p = '\0';
+    return (size_t)(o.p - buf);
+}
+
 const char *seg_rulerun_value(seg_rulerun_t *rr, const unsigned char *row, uint32_t i)
 {
     const crule_t *r = &rr->rs->rules[i];

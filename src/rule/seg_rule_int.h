@@ -250,6 +250,14 @@ typedef struct tpred {
 
 typedef enum { FORM_WHEN = 1, FORM_CASES, FORM_VALUE } form_t;
 
+/* One entry of output.features: a built-in feature, or a program. */
+enum { OUTF_EXPR = 0, OUTF_RECENCY, OUTF_AGE, OUTF_FREQUENCY, OUTF_MONETARY, OUTF_COMPLAINTS };
+typedef struct outf {
+    char    *name;          /* the key in the features object, as written */
+    uint8_t  builtin;       /* OUTF_* */
+    prog_t   prog;
+} outf_t;
+
 typedef struct crule {
     char     *name;
     uint32_t  line;         /* of the name, for "defined further down" */
@@ -306,6 +314,8 @@ struct seg_ruleset {
     uint32_t         n_tbases;
     tpred_t         *tpreds;
     uint32_t         n_tpreds;
+    outf_t          *outf;
+    uint32_t         n_outf;
     char           **attr_keys;  /* kept attributes, slot order */
     uint32_t        *attr_key_len;
     int32_t         *attr_rule;  /* the first rule that reads each, -1: only retained */
@@ -430,6 +440,8 @@ struct build {
                         cap_tpreds, cap_attrs, cap_list_words, cap_lists, cap_codesets;
     int                 depth, max_depth;   /* stack depth while compiling */
     strbuf_t            fold;               /* scratch of constant folding */
+    bool                outf;               /* compiling output.features: features
+                                             * only, time features read bare */
 };
 
 int  rule_check(build_t *b, node_t **np, uint32_t rule);   /* resolves, types, folds, exactness */

@@ -468,6 +468,27 @@ static int load_predict(yl_t *y, const yaml_node_t *n)
     return 0;
 }
 
+/* output.features as a list (seg_cfg reads the boolean form): names of
+ * built-in features or expressions, up to 32. */
+static int load_outf(yl_t *y, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE) return 0;
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (cnt > 16) return fail(y, n, "key 'output.features': at most 16 features");
+    y->def->outf = calloc(cnt + 1, sizeof *y->def->outf);
+    if (!y->def->outf) return fail(y, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_t *v = node(y, n->data.sequence.items.start[i]);
+        char what[64];
+        snprintf(what, sizeof what, "output.features item %zu", i + 1);
+        if (text_of(y, v, what, &y->def->outf[i])) return -1;
+        y->def->n_outf++;
+        if (y->def->outf[i].len > 128)
+            return fail(y, v, "%s: at most 128 bytes (it is also the key it prints under)", what);
+    }
+    return 0;
+}
+
 /* ---- the document ------------------------------------------------------------------- */
 
 seg_rules_def_t *seg_rules_def_empty(void)
@@ -511,6 +532,12 @@ seg_rules_def_t *seg_rules_def_load_buffer(const char *name, const char *buf, si
     if (!root || root->type != YAML_MAPPING_NODE) goto out;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top && !rc; p++) {
         const yaml_node_t *seg = node(&y, p->value);
+        if (key_is(node(&y, p->key), "output") && seg->type == YAML_MAPPING_NODE) {
+            for (yaml_node_pair_t *q = seg->data.mapping.pairs.start;
+                 q < seg->data.mapping.pairs.top && !rc; q++)
+                if (key_is(node(&y, q->key), "features")) rc = load_outf(&y, node(&y, q->value));
+            continue;
+        }
         if (!key_is(node(&y, p->key), "segments") || seg->type != YAML_MAPPING_NODE) continue;
         for (yaml_node_pair_t *q = seg->data.mapping.pairs.start; q < seg->data.mapping.pairs.top && !rc; q++) {
             const yaml_node_t *k = node(&y, q->key), *v = node(&y, q->value);

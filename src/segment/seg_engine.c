@@ -39,6 +39,9 @@ _Static_assert(SEG_DIS__COUNT <= 1u << SEG_CUST_LAST_BITS(SEG_DIM_DISSATISFIED),
 
 struct seg_engine {
     seg_segcfg_t  cfg;
+    int8_t        fjson_state;  /* this evaluation: 0 not rendered, 1 rendered */
+    char         *fjson;        /* SEG_RULE_OUTF_MAX bytes, when outf_on */
+    seg_rule_cust_t *cur_rc;    /* the rule view of the customer being evaluated */
     seg_store_t  *store;
     seg_timer_t  *timers;
     seg_emit_fn   emit;
@@ -153,6 +156,7 @@ void seg_engine_destroy(seg_engine_t *e)
     seg_rows_destroy(e->rows);
     seg_rulerun_destroy(e->rr);
     seg_ruleset_destroy(e->rules_owned);
+    free(e->fjson);
     free(e->cover);
     seg_store_destroy(e->store);
     seg_timer_destroy(e->timers);
@@ -183,6 +187,21 @@ static void rule_cust(const seg_cust_t *c, int64_t t, const uint8_t *dims, unsig
     out->row = row;
 }
 
+/* The transition's features object when output.features is a list: made
+ * once per evaluation, at its first transition (whether it is printed is
+ * the emitter's output.features). */
+static const char *features_json(seg_engine_t *e, const seg_rule_cust_t *rc,
+                                 const seg_features_t *f, bool fresh)
+{
+    if (!e->rr || !rc || !seg_ruleset_outf_count(e->rules)) return NULL;
+    if (!e->fjson && !(e->fjson = malloc(SEG_RULE_OUTF_MAX))) return NULL;
+    if (e->fjson_state == 0) {
+        seg_rulerun_features_json(e->rr, rc, f, fresh, e->fjson, SEG_RULE_OUTF_MAX);
+        e->fjson_state = 1;
+    }
+    return e->fjson;
+}
+
 /* A rule's value changed: one transition, numbered after the built-ins'. */
 static void rule_changed(void *opaque, uint32_t rule, const char *from, const char *to)
 {
@@ -209,6 +228,7 @@ static void rule_changed(void *opaque, uint32_t rule, const char *from, const ch
         .at = e->cur_t,
         .cause = e->cur_cause,
         .features = e->cur_features,
+        .features_json = features_json(e, e->cur_rc, e->cur_features, false),
     };
     e->stats.transitions++;
     e->stats.rule_transitions++;
@@ -293,6 +313,14 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
     uint8_t last[SEG_DIM__COUNT];
     seg_cust_lasts(c, last);
     bool moved = false;
+    seg_rule_cust_t rc;
+    unsigned char *row = NULL;
+    if (e->rr) {
+        row = rule_row(e, idx);
+        if (row) rule_cust(c, t, v, row, &rc);
+        else e->rule_oom = 1;          /* the built-ins still move */
+    }
+    e->fjson_state = 0;
     for (int d = 0; d < SEG_DIM__COUNT; d++) {
         if (!enabled[d] || v[d] == last[d]) continue;
         seg_transition_t tr = {
@@ -308,6 +336,7 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
             .at = t,
             .cause = cause,
             .features = &f,
+            .features_json = row ? features_json(e, &rc, &f, true) : NULL,
         };
         last[d] = v[d];
         moved = true;
@@ -317,20 +346,15 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
         if (e->emit(e->opaque, &tr) != 0) e->emit_failed = 1;
     }
     if (moved) seg_cust_set_lasts(c, last);
-    if (e->rr) {
-        seg_rule_cust_t rc;
-        unsigned char *row = rule_row(e, idx);
-        if (!row) {
-            e->rule_oom = 1;
-            return;
-        }
-        rule_cust(c, t, v, row, &rc);
+    if (e->rr && row) {
         e->cur = c;
         e->cur_t = t;
         e->cur_cause = cause;
         e->cur_features = &f;
+        e->cur_rc = &rc;
         if (seg_rulerun_eval(e->rr, &rc, dirty, rule_changed, e) != 0) e->rule_oom = 1;
         e->cur = NULL;
+        e->cur_rc = NULL;
     }
 }
 

@@ -53,6 +53,8 @@ typedef struct seg_transition {
     int64_t               at;              /* epoch seconds */
     seg_cause_t           cause;
     const seg_features_t *features;        /* at `at` */
+    const char           *features_json;   /* output.features as a list: the object,
+                                            * rendered (NULL: the default set) */
 } seg_transition_t;
 
 /* Receives each transition. Return 0, or -1 to make the engine call that
