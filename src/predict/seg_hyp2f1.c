@@ -4,6 +4,7 @@
 #include "predict/seg_hyp2f1.h"
 
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_sf_gamma.h>
 #include <gsl/gsl_sf_hyperg.h>
 #include <math.h>
 
@@ -37,10 +38,12 @@ static int near_int(double v, double tol)
  *      integer (it cancels as c-a-b nears one: 1e-16/|c-a-b-n|);
  *   3  the same with c-a-b within NEAR_INT of an integer. GSL's own branch
  *      for an integer c-a-b returns wrong values, sign included, for most
- *      parameters (of 467 random cases, 415 wrong), so it is never used:
+ *      parameters (of 467 random cases, 395 wrong), so it is never used:
  *      F is interpolated in c through four points where c-a-b is
  *      n +- NEAR_INT and n +- 2 NEAR_INT (interp_c);
- *   5  anything else: GSL's "large b" asymptotic (0.1% error) or nothing.
+ *   4  (not a GSL branch) the connection formula, tried last: connection();
+ *   5  anything else: GSL's "large b" asymptotic (0.1% error, returned as
+ *      a success) or nothing.
  * Within a rank, the form with c-a-b >= 0 comes first: its F is bounded
  * at w = 1, so its series needs the fewest terms and cannot overflow. */
 static int gsl_rank(double a, double b, double c, double w)
@@ -71,6 +74,10 @@ static void add_form(form_t *f, double a, double b, double c, double w, double l
  * 100% error on values correct to the last digit. */
 static int gsl_f(double a, double b, double c, double w, double *val)
 {
+    /* Never the branches that return wrong values with success: the
+     * "large b" asymptotic (rank 5) and the integer c-a-b reflection. */
+    int rank = gsl_rank(a, b, c, w);
+    if (rank == 5 || (rank == 3 && near_int(c - a - b, 10 * LOC_EPS))) return -1;
     gsl_sf_result r;
     int st = gsl_sf_hyperg_2F1_e(a, b, c, w, &r);
     if (st != GSL_SUCCESS || !isfinite(r.val)) return -1;
@@ -99,6 +106,47 @@ static int interp_c(const form_t *f, double *val)
         sum += l * fi;
     }
     *val = sum;
+    return 0;
+}
+
+/* Rank 4, the last resort near w = 1: the connection formula (Abramowitz
+ * & Stegun 15.3.6) computed here, so that it also serves parameters GSL's
+ * own reflection refuses (|a| or |b| >= 10, |c| > 10):
+ *   F(a,b;c;w) = G(c)G(d)/(G(c-a)G(c-b)) F(a,b;1-d;1-w)
+ *              + (1-w)^d G(c)G(-d)/(G(a)G(b)) F(c-a,c-b;1+d;1-w),  d = c-a-b,
+ * both F at 1-w, where GSL's series converge at once. A 1/G at a pole is 0.
+ * It is its own error estimate: the sum is accepted only if the two terms
+ * cancel by less than 4 digits. omw is 1-w, computed by the caller
+ * without cancellation. */
+static int connection(double a, double b, double c, double omw, double *val)
+{
+    double d = c - a - b;
+    if (near_int(d, NEAR_INT)) return -1;
+    gsl_sf_result lg;
+    double sg, t[2] = { 0, 0 };
+    const double num[2][2] = { { c, d }, { c, -d } };
+    const double den[2][2] = { { c - a, c - b }, { a, b } };
+    const double fa[2] = { a, c - a }, fb[2] = { b, c - b }, fc[2] = { 1 - d, 1 + d };
+    for (int k = 0; k < 2; k++) {
+        double l = 0, s = 1;
+        int zero = 0;
+        for (int j = 0; j < 2; j++) {
+            if (gsl_sf_lngamma_sgn_e(num[k][j], &lg, &sg) != GSL_SUCCESS) return -1;
+            l += lg.val;
+            s *= sg;
+            if (gsl_sf_lngamma_sgn_e(den[k][j], &lg, &sg) != GSL_SUCCESS) zero = 1;
+            l -= lg.val;
+            s *= sg;
+        }
+        if (zero) continue;
+        if (k == 1) l += d * log(omw);
+        double F;
+        if (gsl_f(fa[k], fb[k], fc[k], omw, &F) != 0 || l > 700) return -1;
+        t[k] = s * exp(l) * F;
+    }
+    double v = t[0] + t[1];
+    if (!isfinite(v) || !(fabs(t[0]) + fabs(t[1]) <= 1e4 * fabs(v))) return -1;
+    *val = v;
     return 0;
 }
 
@@ -133,19 +181,32 @@ int seg_hyp2f1(double a, double b, double c, double z, double *out)
     /* Two representations at w in [0, 1), Euler mates of each other. */
     form_t f[2];
     double l1mz = log1p(-z);    /* log(1-z), exact near z = 0 */
+    double omw;                 /* 1-w */
     if (z > 0) {
         add_form(&f[0], a, b, c, z, 0);
         add_form(&f[1], c - a, c - b, c, z, (c - a - b) * l1mz);
+        omw = 1 - z;
     } else {
         double w = z / (z - 1);   /* Pfaff: (0, 1) for every z < 0 */
         add_form(&f[0], a, c - b, c, w, -a * l1mz);
         add_form(&f[1], c - a, b, c, w, -b * l1mz);
+        omw = 1 / (1 - z);
     }
     int first = f[1].rank < f[0].rank ? 1 : 0;
     for (int i = 0; i < 2; i++) {
         const form_t *fi = &f[i == 0 ? first : 1 - first];
         if (fi->rank >= 10) break;    /* rank 5: not trusted */
         if (eval_form(fi, out) == 0) return 0;
+    }
+    /* Rank 4, near w = 1 only (elsewhere the series have done better). */
+    const form_t *fi = &f[first];
+    double F;
+    if (fi->w >= 0.9 && connection(fi->a, fi->b, fi->c, omw, &F) == 0) {
+        double v = fi->logpre == 0 ? F : F * exp(fi->logpre);
+        if (isfinite(v)) {
+            *out = v;
+            return 0;
+        }
     }
     return -1;
 }

@@ -217,6 +217,9 @@ def hyp_cases(rng):
         (0.3, 0.7, 3.0, 0.8),              # c-a-b = 2 exactly
         (12.5, 13.5, 30.0, 0.6),           # large a, b
         (0.2, 0.4, -0.5, 0.3),             # c < 0, not an integer
+        (12.3, -0.2, 40.5, 0.9995),        # near 1, large: the connection formula
+        (25.0, 30.2, 14.0, 0.999),
+        (2.5, -0.3, 1.2, 0.98),            # c-a-b = -1: GSL's integer branch is wrong here
     ]
     for _ in range(120):
         r = 10 ** rng.uniform(-1.5, 1)
@@ -257,9 +260,15 @@ def bgnbd_cases(rng):
         t = 10 ** rng.uniform(-1, 2.3)
         if abs(a - 1) < 1e-3 or abs(a + b + x - 1) < 1e-3:
             continue
-        if t / (al + T + t) > 0.99:
-            continue    # beyond the range docs/predict.md promises (z <= 0.99)
         out.append((r, al, a, b, x, tx, T, t))
+    for _ in range(20):    # long horizons for young customers: z up to 1 - 1e-5
+        r, al = 10 ** rng.uniform(-1.5, 1), 10 ** rng.uniform(-1, 1)
+        a, b = 10 ** rng.uniform(-1.5, 1), 10 ** rng.uniform(-1.5, 1.5)
+        x = rng.choice([0, 1, 3, 20, 300])
+        if abs(a - 1) < 1e-3 or abs(a + b + x - 1) < 1e-3:
+            continue
+        tx = 0.0 if x == 0 else rng.uniform(0.01, 0.5)
+        out.append((r, al, a, b, x, tx, tx + rng.uniform(0, 0.5), 10 ** rng.uniform(3, 5)))
     return out
 
 
