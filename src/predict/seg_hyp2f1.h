@@ -20,7 +20,11 @@
  * outside GSL's domain, works too. Of the two, it first tries the one GSL
  * evaluates on its most reliable branch (seg_hyp2f1.c ranks them from
  * GSL's branch structure), and the other if GSL reports a failure or a
- * non-finite value. docs/predict.md lists the cases.
+ * non-finite value; near 1, where GSL has no branch for large parameters,
+ * it falls back on the 1-z connection formula with two GSL series at 1-z.
+ * Two GSL branches that return wrong values with a success status (the
+ * integer c-a-b reflection, the "large b" asymptotic) are never reached.
+ * docs/predict.md lists the cases and the accuracy measured.
  */
 #ifndef SEG_HYP2F1_H
 #define SEG_HYP2F1_H

@@ -161,55 +161,99 @@ typedef struct probe {
     bool                      t0;
 } probe_t;
 
-static bool flipped(const probe_t *p, int64_t s)
+/* Evaluates the feature at s: whether its comparison differs from the
+ * truth at `after`, and the value minus c for the interpolation. */
+static bool probe(const probe_t *p, int64_t s, double *g)
 {
-    return truth(seg_predict_eval(p->m, p->h, p->f, p->horizon, s), p->cmp, p->c) != p->t0;
+    double v = seg_predict_eval(p->m, p->h, p->f, p->horizon, s);
+    *g = v - p->c;
+    return truth(v, p->cmp, p->c) != p->t0;
 }
 
-/* The first s in (after, SEG_PREDICT_TMAX] with flipped(s), given that
- * flipped is false up to some second and true from it on (the feature is
- * non-increasing in s): gallop from the estimate est towards the change,
- * doubling the step, then bisect. Every answer is checked by flipped()
- * at s and s-1, so it is exact whatever est is. */
-static int64_t search(const probe_t *p, int64_t after, int64_t est)
+/* The first s in (after, SEG_PREDICT_TMAX] at which probe() reports a
+ * change, given that it reports none up to some second and a change from
+ * it on (the feature is non-increasing in s):
+ *   1. gallop from est with steps step0, 2 step0, 4 step0, ... towards
+ *      the change until a second on each side of it is known;
+ *   2. narrow that bracket [lo, hi] (no change at lo, a change at hi)
+ *      to hi - lo = 1, probing where the straight line through the two
+ *      ends' values meets c (false position with the Illinois
+ *      modification), or at the middle when three probes in a row have
+ *      not halved the bracket.
+ * Every probe is seg_predict_eval itself and the bracket's invariant holds
+ * at whole seconds, so the answer is exact whatever est, step0 and the
+ * interpolation guess: they only decide how many probes it takes. */
+static int64_t search(const probe_t *p, int64_t after, int64_t est, int64_t step0)
 {
     int64_t lo, hi;
+    double glo = NAN, ghi = NAN, g;
     if (est <= after) est = after + 1;
     if (est > SEG_PREDICT_TMAX) est = SEG_PREDICT_TMAX;
-    if (flipped(p, est)) {
+    if (probe(p, est, &g)) {
         hi = est;
-        int64_t step = 1;
-        for (;;) {
+        ghi = g;
+        for (int64_t step = step0;; step *= 2) {
             if (hi - after <= step) {
-                lo = after;     /* not flipped, by definition */
+                lo = after;     /* no change there, by definition */
+                probe(p, lo, &glo);
                 break;
             }
             int64_t cand = hi - step;
-            if (!flipped(p, cand)) {
+            if (!probe(p, cand, &g)) {
                 lo = cand;
+                glo = g;
                 break;
             }
             hi = cand;
-            step *= 2;
+            ghi = g;
         }
     } else {
         lo = est;
-        int64_t step = 1;
-        for (;;) {
+        glo = g;
+        for (int64_t step = step0;; step *= 2) {
             if (lo >= SEG_PREDICT_TMAX) return INT64_MAX;
             int64_t cand = SEG_PREDICT_TMAX - lo <= step ? SEG_PREDICT_TMAX : lo + step;
-            if (flipped(p, cand)) {
+            if (probe(p, cand, &g)) {
                 hi = cand;
+                ghi = g;
                 break;
             }
             lo = cand;
-            step *= 2;
+            glo = g;
         }
     }
+    int side = 0;           /* which end moved last: -1 lo, +1 hi */
+    int64_t w3[3] = { INT64_MAX, INT64_MAX, INT64_MAX };  /* widths 1..3 probes ago */
     while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (flipped(p, mid)) hi = mid;
-        else lo = mid;
+        int64_t width = hi - lo, mid = lo + width / 2;
+        /* Bisect when three probes did not halve the bracket (false
+         * position can creep at whole seconds); else interpolate. */
+        bool bisect = width > w3[2] / 2;
+        if (!bisect && isfinite(glo) && isfinite(ghi) && glo != ghi) {
+            double x = (double)lo + (double)width * (glo / (glo - ghi));
+            if (x > (double)lo && x < (double)hi) {
+                mid = (int64_t)llround(x);
+                if (mid <= lo) mid = lo + 1;
+                if (mid >= hi) mid = hi - 1;
+            }
+        }
+        if (bisect) w3[0] = w3[1] = w3[2] = INT64_MAX;
+        else {
+            w3[2] = w3[1];
+            w3[1] = w3[0];
+            w3[0] = width;
+        }
+        if (probe(p, mid, &g)) {
+            hi = mid;
+            ghi = g;
+            if (side == 1) glo /= 2;     /* Illinois: the stale end counts half */
+            side = 1;
+        } else {
+            lo = mid;
+            glo = g;
+            if (side == -1) ghi /= 2;
+            side = -1;
+        }
     }
     return hi;
 }
@@ -246,6 +290,8 @@ int64_t seg_predict_cross(seg_predict_t *m, const seg_predict_hist_t *h, seg_pre
      * v > c and v >= c, once false, stay false. */
     bool falls_into = cmp == SEG_PCMP_LT || cmp == SEG_PCMP_LE;
     if (falls_into ? p.t0 : !p.t0) return INT64_MAX;
-    int64_t est = f == SEG_PF_P_ALIVE ? p_alive_estimate(m, h, c, after) : after + 1;
-    return search(&p, after, est);
+    /* P(alive): from its closed form, settled second by second. The
+     * others: galloping out from `after` in steps of one unit. */
+    if (f == SEG_PF_P_ALIVE) return search(&p, after, p_alive_estimate(m, h, c, after), 1);
+    return search(&p, after, after + 1, m->p.unit_seconds);
 }
