@@ -135,6 +135,7 @@ typedef struct daemon {
     seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
     seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
+    seg_gauge_t          *ready;             /* segd_ready: what /readyz says, for alerts */
     seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
     seg_counter_t        *redelivered;
     seg_sizes_t          *sizes;             /* segment sizes, fed by seg_daemon_emit */
