@@ -40,7 +40,15 @@ fuzz: deps
 	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_BUILD)/corpus/$$name $$corpus || exit 1; \
 	done
 
-demo: build
+# The demo's build is quiet (a newcomer should see segd, not make's
+# directory changes): its output goes to $(BUILD)/build.log, shown only
+# when the build fails.
+demo: deps
+	@echo "building segd (log: $(BUILD)/build.log) ..."
+	@mkdir -p $(BUILD)
+	@{ cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo && \
+	   cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory; } >$(BUILD)/build.log 2>&1 || \
+	  { tail -40 $(BUILD)/build.log; echo "build failed; see $(BUILD)/build.log"; exit 1; }
 	@scripts/demo.sh $(BUILD)
 
 bench: deps

@@ -160,7 +160,8 @@ done
 
 echo "== segd run (pid $SEGD_PID), default config, kafka.brokers: embedded"
 sed 's/^/   /' "$WORK/segd.out"
-echo "   metrics: http://127.0.0.1:$PORT/metrics   topics: events (6 partitions), transitions,"
+echo "   live page: http://127.0.0.1:$PORT/   metrics: http://127.0.0.1:$PORT/metrics"
+echo "   topics: events (6 partitions), transitions,"
 echo "   churn-alerts, events-dlq. Any Kafka client can use it meanwhile, e.g.:"
 echo "     kcat -b $BOOT -C -t transitions -o beginning"
 echo
@@ -376,6 +377,26 @@ print(f"  messages delivered  {one('segd_messages_delivered_total'):8,.0f}  (tra
       f" produce errors {one('segd_produce_errors_total'):,.0f}")
 print(f"  process RSS         {one('segd_process_rss_bytes') / 2**20:8.1f} MiB")
 PY
+
+# 5b. The segments themselves: the page and one customer, as the API shows them.
+echo
+echo "== live page: http://127.0.0.1:$PORT/  (segment sizes, 24 h flows, volatility, lag;"
+echo "   open it in a browser while segd runs; GET /v1/segments has the same as JSON)"
+CID=$(kcat -b "$BOOT" -C -t transitions -o beginning -c 1 -e -q -f '%k' 2>/dev/null)
+if [ -n "$CID" ]; then
+  echo "== one customer: curl http://127.0.0.1:$PORT/v1/customers/$CID"
+  "$PY" - "$PORT" "$CID" <<'PY' || echo "   (lookup failed)"
+import json, sys, urllib.parse, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/v1/customers/{urllib.parse.quote(sys.argv[2], safe='')}"
+with urllib.request.urlopen(url, timeout=10) as r:
+    c = json.load(r)
+print(f"  {c['customer_id']} (partition {c['partition']}, {c['seq']} transitions, clock {c['clock']})")
+print("  segments  " + ", ".join(f"{k}={v}" for k, v in c["segments"].items()))
+print("  features  " + ", ".join(f"{k}={v}" for k, v in c["features"].items()))
+nc = c["next_change"]
+print(f"  next      {nc['at']}: {nc['what']}" if nc["at"] else "  next      none pending")
+PY
+fi
 
 # 6. SIGTERM: stop fetching, drain the producer, commit, exit 0.
 echo
