@@ -77,7 +77,7 @@ class Lookups:
     folding, up to ~50 ms, so one sequential client could not keep the
     pace), until stopped. Counts only what is sent while `active`."""
 
-    THREADS = 8
+    THREADS = 16
 
     def __init__(self, port, ids, rate):
         self.port, self.ids, self.rate = port, ids, rate
@@ -126,6 +126,24 @@ class Lookups:
                 self.latency.append(time.monotonic() - s)
 
 
+def idle_cost(p, port, ids, n=2000):
+    """segd's CPU per lookup once the input is consumed: n sequential
+    lookups, minus what segd spends idle over as long. Returns seconds."""
+    c0, t0 = cpu_seconds(p.pid), time.monotonic()
+    for i in range(n):
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/v1/customers/{ids[i % len(ids)]}", timeout=5) as r:
+                r.read()
+        except urllib.error.HTTPError:
+            pass
+    busy, dt = cpu_seconds(p.pid) - c0, time.monotonic() - t0
+    c1 = cpu_seconds(p.pid)
+    time.sleep(dt)
+    idle = cpu_seconds(p.pid) - c1
+    return max(0.0, busy - idle) / n
+
+
 def one_run(segd, bootstrap, work, tag, want, ids, rate):
     port = free_port()
     state = os.path.join(work, f"state-{tag}")
@@ -164,6 +182,10 @@ def one_run(segd, bootstrap, work, tag, want, ids, rate):
                 if first and n >= want:
                     secs = now - first[0]
                     cpu = cpu_seconds(p.pid) - first[2]
+                    if lk:
+                        lk.stop_.set()
+                        lk.join(10)
+                        lk.idle_cost = idle_cost(p, port, ids)
                     return (n - first[1]) / secs, (n - first[1]) / cpu, secs, lk
             time.sleep(0.05)
     finally:
@@ -200,7 +222,7 @@ def main(argv):
         ids = [f"c{(i * 7919) % a.customers:010d}" for i in range(1000)]
         print(f"input: {a.customers} customers, {want} events, {PARTS} partitions; "
               f"lookups at {a.rate:.0f}/s", flush=True)
-        base, with_lk = [], []
+        base, with_lk, costs = [], [], []
         for i in range(a.repeat):
             for mode in ("a", "b"):
                 r = a.rate if mode == "b" else 0
@@ -212,7 +234,9 @@ def main(argv):
                     extra = (f"; {lk.sent} lookups ({lk.sent / secs:.0f}/s while consuming), "
                              f"{lk.ok} found, {lk.notfound} not (yet) held, {lk.errors} errors, "
                              f"latency p50 {1000 * lat[len(lat) // 2]:.1f} ms, "
-                             f"p99 {1000 * lat[int(len(lat) * 0.99)]:.1f} ms")
+                             f"p99 {1000 * lat[int(len(lat) * 0.99)]:.1f} ms; "
+                             f"idle: {1e6 * lk.idle_cost:.0f} us of segd CPU per lookup")
+                    costs.append(lk.idle_cost)
                 print(f"  run {i + 1} {'with' if r else 'without'} lookups: {eps:,.0f} events/s, "
                       f"{epc:,.0f} events per CPU second, over {secs:.1f} s{extra}", flush=True)
         for k, what in ((0, "events/s"), (1, "events per CPU second")):
@@ -220,6 +244,9 @@ def main(argv):
             ml = statistics.median(x[k] for x in with_lk)
             print(f"median {what}: without lookups {mb:,.0f}, with {ml:,.0f}: "
                   f"{100 * (mb - ml) / mb:+.1f}% cost")
+        c = statistics.median(costs)
+        print(f"segd CPU per lookup (idle, median): {1e6 * c:.0f} us; at {a.rate:.0f}/s that is "
+              f"{100 * c * a.rate:.2f}% of one core")
     return 0
 
 
