@@ -166,7 +166,8 @@ done
 echo "== segd run (pid $SEGD_PID), default config with its example rules on, kafka.brokers: embedded"
 echo "   user rules: $(sed -n 's/^    \([a-z_0-9]*\):$/\1/p' "$WORK/segd.yaml" | tr '\n' ' ')"
 sed 's/^/   /' "$WORK/segd.out"
-echo "   metrics: http://127.0.0.1:$PORT/metrics   topics: events (6 partitions), transitions,"
+echo "   live page: http://127.0.0.1:$PORT/   metrics: http://127.0.0.1:$PORT/metrics"
+echo "   topics: events (6 partitions), transitions,"
 echo "   churn-alerts, events-dlq. Any Kafka client can use it meanwhile, e.g.:"
 echo "     kcat -b $BOOT -C -t transitions -o beginning"
 echo
@@ -396,10 +397,10 @@ PY
 
 # 5b. What operations and a CRM ask segd directly: sizes and one customer.
 echo
-echo "== the live page: http://127.0.0.1:$PORT/  (sizes, 24 h flows, volatility, rates;"
+echo "== live page: http://127.0.0.1:$PORT/  (sizes, 24 h flows, volatility, rates;"
 echo "   open it in a browser while segd runs). One customer, as GET /v1/customers/{id} answers:"
 "$PY" - "$PORT" "$WORK/transitions.ndjson" <<'PY'
-import json, sys, urllib.request
+import json, sys, urllib.parse, urllib.request
 port, path = sys.argv[1], sys.argv[2]
 cid = None
 for line in open(path):
@@ -409,7 +410,8 @@ for line in open(path):
 if cid is None:
     cid = json.loads(open(path).readline())["customer_id"]
 try:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers/{cid}", timeout=5).read()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers/"
+                                  f"{urllib.parse.quote(cid, safe='')}", timeout=5).read()
     print("   curl http://127.0.0.1:%s/v1/customers/%s" % (port, cid))
     for l in json.dumps(json.loads(body), indent=2).splitlines():
         print("   " + l)

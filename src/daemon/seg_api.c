@@ -212,9 +212,12 @@ static void page(void *opaque, seg_http_call_t *call)
     call->content_type = "text/html; charset=utf-8";
 }
 
+/* From the server thread: a busy loop answers within its batch anyway;
+ * breaking the batch for every lookup would cost it a loop turn each. */
 static void wake(void *opaque)
 {
-    rd_kafka_queue_yield(opaque);
+    daemon_t *d = opaque;
+    if (atomic_load(&d->polling)) rd_kafka_queue_yield(d->wake_q);
 }
 
 int seg_daemon_api_init(daemon_t *d, char *errstr, size_t errstr_size)
@@ -230,7 +233,7 @@ int seg_daemon_api_init(daemon_t *d, char *errstr, size_t errstr_size)
     if (warn[0]) seg_log(SEG_LOG_WARN, "http", "%s", warn);
     int rc = seg_http_set_token(d->http, token);
     memset(token, 0, sizeof token);
-    const unsigned auth = SEG_HTTP_AUTH;
+    const unsigned auth = SEG_HTTP_AUTH | SEG_HTTP_READ;
     if (rc != 0 ||
         seg_http_route_ex(d->http, "GET", "/v1/segments", auth | SEG_HTTP_EXACT, api_segments,
                           d) != 0 ||
@@ -242,7 +245,7 @@ int seg_daemon_api_init(daemon_t *d, char *errstr, size_t errstr_size)
         return -1;
     }
     d->wake_q = rd_kafka_queue_get_consumer(d->consumer);
-    if (d->wake_q) seg_http_set_wake(d->http, wake, d->wake_q);
+    if (d->wake_q) seg_http_set_wake(d->http, wake, d);
     seg_log(SEG_LOG_INFO, "http", "API and page on %s (%s)", cfg->metrics.listen,
             cfg->metrics.token_file[0] ? "bearer token required" : "loopback, no token");
     return 0;

@@ -19,6 +19,7 @@
 #define SEG_DAEMON_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,11 +136,15 @@ typedef struct daemon {
     seg_counter_t        *produce_errors, *commit_errors, *dlq_total, *delivered;
     seg_gauge_t          *customers, *watermark, *assigned, *inflight_g;
     seg_gauge_t          *ckpt_pause_ms, *ckpt_pause_max_ms, *restoring;
+    seg_gauge_t          *ready;             /* segd_ready: what /readyz says, for alerts */
     seg_counter_t        *checkpoints, *ckpt_errors, *restore_records, *snapshot_loads;
     seg_counter_t        *redelivered;
     seg_sizes_t          *sizes;             /* segment sizes, fed by seg_daemon_emit */
     bool                  sizes_restoring;   /* a slot is being restored: flows only */
     rd_kafka_queue_t     *wake_q;            /* the consumer's queue, yielded by the API */
+    atomic_bool           polling;           /* the loop waits in its blocking poll: an API
+                                              * request wakes it (else it is answered within
+                                              * the batch, seg_http_serve_reads) */
     int64_t               last_tick_ms;
     uint64_t              next_gen;
     bgsave_t              bg;

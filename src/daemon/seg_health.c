@@ -76,6 +76,8 @@ int seg_daemon_metrics_init(daemon_t *d)
                               "Consumption pause of the last checkpoint.");
     d->ckpt_pause_max_ms = gauge0(d, "segd_checkpoint_pause_max_milliseconds",
                                   "Longest consumption pause caused by a checkpoint.");
+    d->ready = gauge0(d, "segd_ready",
+                      "1 while /readyz answers 200 (partitions assigned, restored, caught up).");
     d->restoring = gauge0(d, "segd_restore_in_progress",
                           "1 while a partition's state is being restored.");
     d->checkpoints = counter1(d, "segd_checkpoints_total", "Checkpoints completed.", NULL, NULL);
@@ -211,6 +213,7 @@ void seg_daemon_tick(daemon_t *d)
         else if (!caught_up) seg_http_set_ready(d->http, false, "catching up");
         else seg_http_set_ready(d->http, true, NULL);
     }
+    if (d->ready) seg_gauge_set(d->ready, assigned > 0 && caught_up);
     sd_notifyf(0, "WATCHDOG=1\nSTATUS=%d partitions, %llu customers", assigned,
                (unsigned long long)customers);
 }

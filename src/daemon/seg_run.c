@@ -437,12 +437,17 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
         seg_http_serve(d->http);
         int64_t batch_end = mono_ms() + 50;
         for (int n = 0; n < BATCH_MAX && !d->fatal; n++) {
+            if (n == 0) atomic_store(&d->polling, true);
             rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, n == 0 ? 100 : 0);
+            if (n == 0) atomic_store(&d->polling, false);
             if (!m) break;
             handle(d, m);
             rd_kafka_message_destroy(m);
             if ((n & 255) == 255) {
                 rd_kafka_poll(d->producer, 0);
+                /* A lookup waits for a few hundred records, not a batch
+                 * (a reload waits for the batch's end). */
+                seg_http_serve_reads(d->http);
                 if (mono_ms() > batch_end) break;
             }
         }

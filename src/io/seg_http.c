@@ -409,12 +409,30 @@ void seg_http_set_wake(seg_http_t *h, void (*fn)(void *opaque), void *opaque)
     pthread_mutex_unlock(&h->mu);
 }
 
-int seg_http_serve(seg_http_t *h)
+static int serve(seg_http_t *h, unsigned need)
 {
     if (!h) return 0;
     pthread_mutex_lock(&h->mu);
-    pending_t *q = h->queue;
+    pending_t *q = h->queue, *keep = NULL, **keep_tail = &keep;
     h->queue = NULL;
+    if (need) {
+        /* Split: what may be answered now, and what stays parked (in
+         * order, newest first as the queue is kept). */
+        pending_t *take = NULL, **take_tail = &take;
+        for (pending_t *p = q, *n; p; p = n) {
+            n = p->next;
+            p->next = NULL;
+            if ((p->route->flags & need) == need) {
+                *take_tail = p;
+                take_tail = &p->next;
+            } else {
+                *keep_tail = p;
+                keep_tail = &p->next;
+            }
+        }
+        q = take;
+        h->queue = keep;
+    }
     pthread_mutex_unlock(&h->mu);
     /* oldest first */
     pending_t *rev = NULL;
@@ -435,6 +453,10 @@ int seg_http_serve(seg_http_t *h)
     }
     return served;
 }
+
+int seg_http_serve(seg_http_t *h) { return serve(h, 0); }
+
+int seg_http_serve_reads(seg_http_t *h) { return serve(h, SEG_HTTP_READ); }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,

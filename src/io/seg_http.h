@@ -88,6 +88,8 @@ enum {
                                 * handler is ever called */
     SEG_HTTP_DIRECT = 1 << 2,  /* fn runs on the server thread at once (it must
                                 * touch nothing of the main loop: a static page) */
+    SEG_HTTP_READ   = 1 << 3,  /* fn only reads: seg_http_serve_reads may answer it
+                                * between two records of a batch */
 };
 
 /* seg_http_route with flags. */
@@ -110,6 +112,10 @@ void seg_http_set_wake(seg_http_t *h, void (*fn)(void *opaque), void *opaque);
 /* Answers the requests for routes that arrived since the last call, on
  * the calling thread. Returns how many. NULL is a no-op. */
 int seg_http_serve(seg_http_t *h);
+
+/* As seg_http_serve, for the requests of SEG_HTTP_READ routes only; the
+ * others stay parked for the next seg_http_serve. */
+int seg_http_serve_reads(seg_http_t *h);
 
 /* Stops the server: answers parked requests with 503, closes the
  * listening socket and open connections and joins the server thread, so

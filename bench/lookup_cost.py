@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""lookup_cost: what a steady 100 customer lookups/s cost `segd run`'s event rate.
+
+GET /v1/customers/{id} is answered by the daemon's main loop (the engines
+are its own; docs/operations.md), so each lookup takes a little of the
+loop's time and wakes it from its poll. The question operators ask is
+whether an application looking customers up steadily slows the stream
+down. This measures it the way bench/segbench/kafka_e2e.py measures the
+daemon's rate: a mock Kafka cluster (tests/harness) is filled once by
+seg_gen, then `segd run` consumes the whole topic from the beginning with
+a fresh consumer group, alternately without lookups and with a client
+thread sending GET /v1/customers/{id} at a fixed rate (ids of customers
+in the data, so most are found once their first event is folded). The
+event rate is read from /metrics every 50 ms: events counted from the
+first sample above zero to the first sample with every record counted.
+
+Usage: bench/lookup_cost.py BUILD_DIR [--customers N] [--rate R] [--repeat K]
+Prints one line per run and the medians; exits 1 if a run fails.
+Results are in docs/benchmarks.md ("Customer lookups").
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, "tests", "harness"))
+from cluster import start_cluster  # noqa: E402
+
+PARTS = 24
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def metric_sum(text, name):
+    v = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            v += float(line.rsplit(" ", 1)[1])
+    return v
+
+
+def scrape(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return r.read().decode()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Lookups:
+    """GET /v1/customers/{id} at `rate` per second on a fixed schedule,
+    from a few client threads (a lookup waits for the batch the loop is
+    folding, up to ~50 ms, so one sequential client could not keep the
+    pace), until stopped. Counts only what is sent while `active`."""
+
+    THREADS = 16
+
+    def __init__(self, port, ids, rate):
+        self.port, self.ids, self.rate = port, ids, rate
+        self.stop_ = threading.Event()
+        self.lock = threading.Lock()
+        self.next = 0
+        self.t0 = time.monotonic()
+        self.sent = self.ok = self.notfound = self.errors = 0
+        self.latency = []
+        self.threads = [threading.Thread(target=self.work, daemon=True)
+                        for _ in range(self.THREADS)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self, timeout):
+        for t in self.threads:
+            t.join(timeout)
+
+    def work(self):
+        while not self.stop_.is_set():
+            with self.lock:
+                i = self.next
+                self.next += 1
+            due = self.t0 + i / self.rate
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            if self.stop_.is_set():
+                return
+            cid = self.ids[i % len(self.ids)]
+            s = time.monotonic()
+            res = "ok"
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{self.port}/v1/customers/{cid}", timeout=5) as r:
+                    r.read()
+            except urllib.error.HTTPError as e:
+                res = "notfound" if e.code == 404 else "errors"
+            except OSError:
+                res = "errors"
+            with self.lock:
+                self.sent += 1
+                setattr(self, res, getattr(self, res) + 1)
+                self.latency.append(time.monotonic() - s)
+
+
+def idle_cost(p, port, ids, n=2000):
+    """segd's CPU per lookup once the input is consumed: n sequential
+    lookups, minus what segd spends idle over as long. Returns seconds."""
+    c0, t0 = cpu_seconds(p.pid), time.monotonic()
+    for i in range(n):
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/v1/customers/{ids[i % len(ids)]}", timeout=5) as r:
+                r.read()
+        except urllib.error.HTTPError:
+            pass
+    busy, dt = cpu_seconds(p.pid) - c0, time.monotonic() - t0
+    c1 = cpu_seconds(p.pid)
+    time.sleep(dt)
+    idle = cpu_seconds(p.pid) - c1
+    return max(0.0, busy - idle) / n
+
+
+def one_run(segd, bootstrap, work, tag, want, ids, rate):
+    port = free_port()
+    state = os.path.join(work, f"state-{tag}")
+    os.makedirs(state)
+    group = f"lk-{tag}"
+    log = open(os.path.join(work, f"segd-{tag}.log"), "wb")
+    p = subprocess.Popen([segd, "run", "--set", f"kafka.brokers={bootstrap}",
+                          "--set", f"kafka.group_id={group}",
+                          "--set", f"kafka.changelog_topic={group}-changelog",
+                          "--set", f"state.dir={state}",
+                          "--set", "checkpoint.interval=1h",
+                          "--set", f"metrics.listen=127.0.0.1:{port}"],
+                         stdout=log, stderr=log)
+    lk = None
+    try:
+        first = None
+        t_start = time.monotonic()
+        while True:
+            if time.monotonic() - t_start > 300:
+                raise RuntimeError("not done after 300 s")
+            if p.poll() is not None:
+                raise RuntimeError(f"segd exited {p.returncode}")
+            t = scrape(port)
+            now = time.monotonic()
+            if t is not None:
+                n = metric_sum(t, "segd_events_total") + metric_sum(t, "segd_events_rejected_total")
+                if lk is None and rate > 0:
+                    lk = Lookups(port, ids, rate)
+                    lk.start()
+                if first is None and n > 0:
+                    first = (now, n, cpu_seconds(p.pid))
+                    if lk:   # count only what is sent while events are consumed
+                        with lk.lock:
+                            lk.sent = lk.ok = lk.notfound = lk.errors = 0
+                            lk.latency = []
+                if first and n >= want:
+                    secs = now - first[0]
+                    cpu = cpu_seconds(p.pid) - first[2]
+                    if lk:
+                        lk.stop_.set()
+                        lk.join(10)
+                        lk.idle_cost = idle_cost(p, port, ids)
+                    return (n - first[1]) / secs, (n - first[1]) / cpu, secs, lk
+            time.sleep(0.05)
+    finally:
+        if lk:
+            lk.stop_.set()
+            lk.join(10)
+        p.terminate()
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+def main(argv):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--customers", type=int, default=300000)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args(argv)
+    segd = os.path.join(a.build, "segd")
+    gen = os.path.join(a.build, "seg_gen")
+    work = tempfile.mkdtemp(prefix="segd-lookups.")
+    topics = [f"events:{PARTS}"] + [f"lk-{m}{i}-changelog:{PARTS}" for m in "ab"
+                                      for i in range(a.repeat)]
+    topics += ["transitions:48", "events-dlq:3", "churn-alerts:12"]
+    with start_cluster(topics, stderr=open(os.path.join(work, "mc.err"), "wb")) as mc:
+        summ = os.path.join(work, "gen.json")
+        subprocess.run([gen, "--customers", str(a.customers), "--brokers", mc.bootstrap,
+                        "--topic", "events", "-X", "linger.ms=20", "-X", "batch.size=1000000",
+                        "--summary-json", summ], check=True, stderr=subprocess.DEVNULL)
+        want = json.load(open(summ))["records"]
+        ids = [f"c{(i * 7919) % a.customers:010d}" for i in range(1000)]
+        print(f"input: {a.customers} customers, {want} events, {PARTS} partitions; "
+              f"lookups at {a.rate:.0f}/s", flush=True)
+        base, with_lk, costs = [], [], []
+        for i in range(a.repeat):
+            for mode in ("a", "b"):
+                r = a.rate if mode == "b" else 0
+                eps, epc, secs, lk = one_run(segd, mc.bootstrap, work, f"{mode}{i}", want, ids, r)
+                (with_lk if r else base).append((eps, epc))
+                extra = ""
+                if lk:
+                    lat = sorted(lk.latency) or [0]
+                    extra = (f"; {lk.sent} lookups ({lk.sent / secs:.0f}/s while consuming), "
+                             f"{lk.ok} found, {lk.notfound} not (yet) held, {lk.errors} errors, "
+                             f"latency p50 {1000 * lat[len(lat) // 2]:.1f} ms, "
+                             f"p99 {1000 * lat[int(len(lat) * 0.99)]:.1f} ms; "
+                             f"idle: {1e6 * lk.idle_cost:.0f} us of segd CPU per lookup")
+                    costs.append(lk.idle_cost)
+                print(f"  run {i + 1} {'with' if r else 'without'} lookups: {eps:,.0f} events/s, "
+                      f"{epc:,.0f} events per CPU second, over {secs:.1f} s{extra}", flush=True)
+        for k, what in ((0, "events/s"), (1, "events per CPU second")):
+            mb = statistics.median(x[k] for x in base)
+            ml = statistics.median(x[k] for x in with_lk)
+            print(f"median {what}: without lookups {mb:,.0f}, with {ml:,.0f}: "
+                  f"{100 * (mb - ml) / mb:+.1f}% cost")
+        c = statistics.median(costs)
+        print(f"segd CPU per lookup (idle, median): {1e6 * c:.0f} us; at {a.rate:.0f}/s that is "
+              f"{100 * c * a.rate:.2f}% of one core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
