@@ -220,10 +220,15 @@ class Topics:
                 "kafka.producer.compression.type=none",
                 "shutdown_timeout=30s", "log.level=info"]
         sets += list(extra)
-        args = []
+        # DURABILITY_CONFIG: the same cases under a config file with user
+        # rules (test_durability_rules.sh); replay reads it too.
+        args = ["--config", CONFIG] if CONFIG else []
         for s in sets:
             args += ["--set", s]
         return args
+
+
+CONFIG = os.environ.get("DURABILITY_CONFIG") or None
 
 
 # ---- reading topics back -----------------------------------------------------------

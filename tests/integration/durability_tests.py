@@ -88,7 +88,7 @@ def full_stream(ctx, prefix, nparts=6):
     """CDNOW plus the per-partition end sentinels, and replay's output."""
     tail = L.sentinels(nparts, ctx.end, f"{prefix}-sentinel")
     lines = ctx.cdnow + tail
-    expected = L.replay(ctx.work, f"{prefix}-replay", lines)
+    expected = L.replay(ctx.work, f"{prefix}-replay", lines, config=L.CONFIG)
     return lines, len(ctx.cdnow), expected
 
 
