@@ -9,9 +9,11 @@
 # side (/v1/segments and the Prometheus series against the output topic)
 # is in observe_tests.py.
 #
-# Checks, on CDNOW and Online Retail, with the built-ins alone and with
-# the dataset rule set (memberships starting at "out", graded rules,
-# computed rules with far more than 64 values, which share "_other"):
+# Checks, on CDNOW and Online Retail with the built-ins, and on Online
+# Retail and a synthetic mix also with the dataset rule set (memberships
+# starting at "out", graded rules, computed rules with far more than 64
+# values, which share "_other"; CDNOW with the rules is left out only for
+# time: a million transitions to parse in Python):
 #   - per dimension and value: customers, entries and exits in total,
 #     over the last hour and the last 24 h, and volatility, from
 #     --summary-json;
@@ -102,7 +104,6 @@ run() {   # NAME INPUT CONFIG
 BUILTIN="$SEG_SRC/config/segd.yaml"
 RULES="$SEG_SRC/tests/data/rules/datasets.yaml"
 [ -n "$CD" ] && run "CDNOW, built-ins" "$CD" "$BUILTIN"
-[ -n "$CD" ] && run "CDNOW, dataset rules" "$CD" "$RULES"
 [ -n "$OR" ] && run "Online Retail, built-ins" "$OR" "$BUILTIN"
 [ -n "$OR" ] && run "Online Retail, dataset rules" "$OR" "$RULES"
 
