@@ -14,8 +14,12 @@
  * likelihood is not finite. Large but finite, because GSL refuses a
  * non-finite value at the start and compares values only. */
 #define PENALTY 1e300
-/* A parameter this close to a box edge, in ln units, is at the bound. */
-#define AT_BOUND 1e-3
+/* A parameter within a factor of 10 of a box edge is at the bound. The
+ * boxes span 12 decades around any plausible value, so nothing real ends
+ * there; but where the likelihood only flattens towards the edge (a and b
+ * of BG/NBD both growing when dropout does not vary across customers) the
+ * simplex stops short of it, anywhere on the flat ridge. */
+#define AT_BOUND 2.302585092994046   /* ln 10 */
 #define MAX_RESTARTS 20
 #define STALL_ITERS 200
 #define STALL_SIZE 1e-6
@@ -149,9 +153,9 @@ int seg_mlfit_run(seg_mlfit_nll_fn nll, void *opaque, const seg_mlfit_opts_t *o,
         int i = res->at_bound;
         bool up = log(o->hi[i]) - log(res->theta[i]) < AT_BOUND;
         snprintf(errstr, errstr_size,
-                 "parameter '%s' went to its %s bound %g: the likelihood keeps rising towards "
-                 "%s, so the data cannot identify the model",
-                 o->names[i], up ? "upper" : "lower", up ? o->hi[i] : o->lo[i],
+                 "parameter '%s' ran to %.3g, near its %s bound %g: the likelihood keeps rising "
+                 "towards %s, so the data cannot identify the model",
+                 o->names[i], res->theta[i], up ? "upper" : "lower", up ? o->hi[i] : o->lo[i],
                  up ? "infinity" : "0");
         return SEG_MLFIT_EBOUND;
     }

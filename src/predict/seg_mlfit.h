@@ -6,10 +6,10 @@
  * but have no cheap gradient (BG/NBD's involves digammas of four
  * parameters), so the simplex runs on the logs of the parameters: no
  * constraint to handle, steps proportional to each parameter's scale.
- * Each parameter also has a box [lo, hi]; a simplex that ends within
- * 0.1% (in log terms) of an edge means the likelihood keeps improving
- * towards 0 or infinity, i.e. the data cannot identify the model, and is
- * reported as an error rather than printed as a fit. A converged simplex
+ * Each parameter also has a box [lo, hi]; a simplex that ends within a
+ * factor of 10 of an edge means the likelihood keeps improving towards 0
+ * or infinity, i.e. the data cannot identify the model, and is reported
+ * as an error rather than printed as a fit. A converged simplex
  * is restarted from its best point with a fresh, smaller simplex until a
  * restart no longer improves the optimum, because Nelder-Mead can collapse
  * before the optimum (McKinnon 1998).
@@ -41,7 +41,7 @@ typedef struct seg_mlfit_result {
     int    iterations;                       /* simplex steps, restarts included */
     int    restarts;
     bool   converged;
-    int    at_bound;                         /* index of a parameter at its box edge, or -1 */
+    int    at_bound;                         /* a parameter within 10x of its box edge, or -1 */
 } seg_mlfit_result_t;
 
 enum {
@@ -52,8 +52,9 @@ enum {
 };
 
 /* Minimises nll from opts->start. Fills *res in every case but EFAIL, and
- * errstr with a sentence for every case but OK ("did not converge in
- * 20000 iterations", "parameter 'b' went to its upper bound 1e+06"). */
+ * errstr with a sentence for every case but OK ("the simplex did not
+ * converge in 20000 iterations", "parameter 'b' ran to 9.9e+05, near its
+ * upper bound 1e+06: ..."). */
 int seg_mlfit_run(seg_mlfit_nll_fn nll, void *opaque, const seg_mlfit_opts_t *opts,
                   seg_mlfit_result_t *res, char *errstr, size_t errstr_size);
 

@@ -155,7 +155,7 @@ long seg_summary_build(seg_summary_t *s, int64_t until, const seg_summary_cust_t
 {
     free(s->out);
     s->out = NULL;
-    qsort(s->p, s->np, sizeof *s->p, by_cust_ts);
+    if (s->np) qsort(s->p, s->np, sizeof *s->p, by_cust_ts);
     if (s->ncust) {
         s->out = malloc((size_t)s->ncust * sizeof *s->out);
         if (!s->out) return -1;
