@@ -42,10 +42,10 @@
 /* Decoder thread -> fold thread: events in batches of BATCH, BATCHES in
  * flight (the fold holds at most two, the one it folds and the next for
  * read-ahead). A batch hand-over costs two mutex operations per side, so
- * per event it is nothing; 8 x 256 events keep either side busy through
- * the other's hiccups without holding more than ~0.6 MB. */
+ * per event it is nothing; 16 x 256 events (~1.2 MB) keep either side
+ * busy while the other waits for a core on a shared machine. */
 #define BATCH   256
-#define BATCHES 8
+#define BATCHES 16
 
 /* Read-ahead in the fold: each event's state is prefetched in three
  * stages (see seg_engine_prefetch) before it is folded: AHEAD - 1 events

@@ -9,6 +9,12 @@
  * taken < filled. Every change happens under the mutex, and a side that
  * cannot go on waits on its condition variable; a hand-over is two
  * mutex operations per batch.
+ *
+ * A producer that waits for a free batch is woken only once half the ring
+ * is free, not for every batch given back: when it is the faster side it
+ * then fills half a ring per wake-up instead of one batch, so the two
+ * threads hand the CPU back and forth (and wait for the scheduler, on a
+ * busy machine) a few times per ring instead of once per batch.
  */
 #include "util/seg_batchq.h"
 
@@ -118,7 +124,8 @@ void seg_batchq_put_free(seg_batchq_t *q, int i)
     (void)i;    /* always batch `freed`: batches come back in order */
     pthread_mutex_lock(&q->mu);
     q->freed++;
-    if (q->producer_waits) pthread_cond_signal(&q->can_fill);
+    if (q->producer_waits && (q->filled - q->freed) * 2 <= q->n)
+        pthread_cond_signal(&q->can_fill);
     pthread_mutex_unlock(&q->mu);
 }
 
