@@ -99,7 +99,8 @@ for fmt in json msgpack; do
         [ $rc = 0 ] || bad "$fmt batch $n: exit $rc" "$(tail -3 "$TMP/err.$fmt.$n")"
         $PY -c 'import json, sys
 s = json.load(open(sys.argv[1]))
-for k in ("wall_seconds", "cpu_seconds", "events_per_second", "max_rss_bytes"):
+for k in ("wall_seconds", "cpu_seconds", "events_per_second", "max_rss_bytes",
+          "decode_cpu_seconds", "fold_cpu_seconds"):
     s.pop(k, None)
 print(json.dumps(s, sort_keys=True))' "$TMP/sum.$fmt.$n" >"$TMP/counts.$fmt.$n" 2>/dev/null
     done
