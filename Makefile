@@ -40,7 +40,7 @@ test-asan: deps
 # libFuzzer targets (clang). `make fuzz FUZZ_SECONDS=60` runs each one.
 FUZZ_SECONDS ?= 30
 fuzz: deps
-	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSEG_FUZZ=ON >/dev/null
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSEG_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	@for t in $(FUZZ_BUILD)/tests/fuzz_*; do \
 	  name=$$(basename $$t); corpus=tests/fuzz/corpus/$${name#fuzz_}; \

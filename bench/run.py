@@ -3,7 +3,7 @@
 
 Why it looks like this: an absolute events/s figure moves with the CPU, the
 load from other processes and the library builds, so every rate is reported
-next to a ceiling measured in the same run on the same input (cJSON
+next to a ceiling measured in the same run on the same input (simdjson
 parse-only, msgpack-c unpack-only, librdkafka consume-only), and ceiling and
 measured runs alternate so that drifting load hits both. Each case runs
 several times and the median is the result; min and max show the noise.

@@ -6,7 +6,14 @@
  * the compiler and the library builds. What we can hold segd to is a ratio
  * against the cost it cannot avoid, parsing each record with the library it
  * uses:
- *   json:    cJSON_ParseWithLength + cJSON_Delete on every NDJSON line;
+ *   json:    simdjson On Demand through src/event/seg_json (every value of
+ *            every NDJSON line parsed and validated, members listed), the
+ *            parser segd's decoder uses; --parser cjson: cJSON_ParseWithLength
+ *            + cJSON_Delete (segd's parser before, and still its fallback);
+ *            --parser jsmn: jsmn_parse (JSMN_STRICT) into a token array plus
+ *            strtod of every number token: a tokenizer that checks far less
+ *            of the grammar (built only where jsmn.h is installed), for the
+ *            comparison in docs/benchmarks.md;
  *   msgpack: msgpack_unpacker streaming over the file, one
  *            msgpack_unpacker_next per record, as a file reader would feed it.
  * The whole file is read into memory before the clock starts, so I/O is out
@@ -28,6 +35,15 @@
 
 #include <cjson/cJSON.h>
 #include <msgpack.h>
+
+#include "event/seg_json.h"
+
+#ifdef SEG_HAVE_JSMN
+#define JSMN_STATIC
+#define JSMN_STRICT
+#define JSMN_PARENT_LINKS
+#include <jsmn.h>
+#endif
 
 /* Bytes handed to the unpacker per feed: what a reader's read() returns. */
 #define MSGPACK_CHUNK (1u << 20)
@@ -88,7 +104,7 @@ fail:
     return -1;
 }
 
-static void run_json(const char *buf, size_t len, tally_t *t)
+static void run_cjson(const char *buf, size_t len, tally_t *t)
 {
     const char *p = buf, *end = buf + len;
     while (p < end) {
@@ -107,6 +123,68 @@ static void run_json(const char *buf, size_t len, tally_t *t)
         p += n + 1;
     }
 }
+
+/* Every line is an object in the bench's files; a line that is not (or
+ * that simdjson refuses) counts as an error, so the rate is never that of
+ * a fallback. */
+static int run_simdjson(const char *buf, size_t len, tally_t *t, char *errstr, size_t errstr_size)
+{
+    seg_json_t *sj = seg_json_new();
+    if (!sj) {
+        snprintf(errstr, errstr_size, "seg_json_new failed");
+        return -1;
+    }
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n) {
+            seg_json_doc_t doc;
+            if (seg_json_parse_object(sj, p, n, &doc) == SEG_JSON_OK) {
+                t->records++;
+                t->objects++;
+            } else {
+                t->errors++;
+            }
+        }
+        p += n + 1;
+    }
+    seg_json_destroy(sj);
+    return 0;
+}
+
+#ifdef SEG_HAVE_JSMN
+static void run_jsmn(const char *buf, size_t len, tally_t *t)
+{
+    jsmntok_t tok[256];
+    const char *p = buf, *end = buf + len;
+    double sink = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n) {
+            jsmn_parser jp;
+            jsmn_init(&jp);
+            int k = jsmn_parse(&jp, p, n, tok, sizeof tok / sizeof tok[0]);
+            if (k > 0) {
+                /* numbers are all a decoder needs converted (strings are
+                 * used in place when they hold no escape) */
+                for (int i = 0; i < k; i++)
+                    if (tok[i].type == JSMN_PRIMITIVE && (p[tok[i].start] == '-' ||
+                                                          (p[tok[i].start] >= '0' &&
+                                                           p[tok[i].start] <= '9')))
+                        sink += strtod(p + tok[i].start, NULL);
+                t->records++;
+                t->objects += tok[0].type == JSMN_OBJECT ? 1 : 0;
+            } else {
+                t->errors++;
+            }
+        }
+        p += n + 1;
+    }
+    if (sink == -1) t->errors++;   /* keeps the conversions */
+}
+#endif
 
 static int run_msgpack(const char *buf, size_t len, tally_t *t, char *errstr, size_t errstr_size)
 {
@@ -149,17 +227,20 @@ static int run_msgpack(const char *buf, size_t len, tally_t *t, char *errstr, si
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: seg_bench_ceiling --format json|msgpack FILE\n"
+    fprintf(f, "usage: seg_bench_ceiling --format json|msgpack [--parser simdjson|cjson|jsmn] FILE\n"
                "Parses every record of FILE (read into memory first) and prints\n"
-               "{\"format\":..,\"records\":N,\"events_per_second\":x,...} on stdout.\n");
+               "{\"format\":..,\"records\":N,\"events_per_second\":x,...} on stdout.\n"
+               "JSON is parsed with simdjson (as segd does) unless --parser says otherwise.\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *format = NULL, *path = NULL;
+    const char *format = NULL, *path = NULL, *parser = "simdjson";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--format") && i + 1 < argc) {
             format = argv[++i];
+        } else if (!strcmp(argv[i], "--parser") && i + 1 < argc) {
+            parser = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -177,6 +258,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(parser, "simdjson") && strcmp(parser, "cjson") && strcmp(parser, "jsmn")) {
+        usage(stderr);
+        return 2;
+    }
+#ifndef SEG_HAVE_JSMN
+    if (!strcmp(parser, "jsmn")) {
+        fprintf(stderr, "seg_bench_ceiling: built without jsmn.h (apt-get install libjsmn-dev)\n");
+        return 2;
+    }
+#endif
 
     char err[512];
     char *buf;
@@ -189,10 +280,16 @@ int main(int argc, char **argv)
     tally_t t = { 0 };
     double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     int rc = 0;
-    if (!strcmp(format, "json"))
-        run_json(buf, len, &t);
-    else
+    if (strcmp(format, "json"))
         rc = run_msgpack(buf, len, &t, err, sizeof err);
+    else if (!strcmp(parser, "cjson"))
+        run_cjson(buf, len, &t);
+#ifdef SEG_HAVE_JSMN
+    else if (!strcmp(parser, "jsmn"))
+        run_jsmn(buf, len, &t);
+#endif
+    else
+        rc = run_simdjson(buf, len, &t, err, sizeof err);
     double wall = clock_s(CLOCK_MONOTONIC) - w0;
     double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     free(buf);
@@ -201,10 +298,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("{\"format\":\"%s\",\"bytes\":%zu,\"records\":%" PRIu64 ",\"objects\":%" PRIu64
+    printf("{\"format\":\"%s\",\"parser\":\"%s\",\"bytes\":%zu,\"records\":%" PRIu64 ",\"objects\":%" PRIu64
            ",\"errors\":%" PRIu64 ",\"wall_seconds\":%.6f,\"cpu_seconds\":%.6f"
            ",\"events_per_second\":%.1f}\n",
-           format, len, t.records, t.objects, t.errors, wall, cpu,
+           format, strcmp(format, "json") ? "msgpack-c" : parser, len, t.records, t.objects, t.errors, wall, cpu,
            wall > 0 ? (double)t.records / wall : 0.0);
     return 0;
 }

@@ -186,7 +186,7 @@ EOF
 "$SEG_GEN" --customers $N --seed 9 --bad-rate 0.1 --format msgpack --output "$tmp/bad2.mp" 2>/dev/null
 cmp -s "$tmp/bad.mp" "$tmp/bad2.mp" || fail "msgpack output not deterministic"
 "$SEG_CEILING" --format msgpack "$tmp/bad.mp" >"$tmp/mp.out"
-"$SEG_CEILING" --format json "$tmp/bad.json" >"$tmp/js.out"
+"$SEG_CEILING" --format json --parser cjson "$tmp/bad.json" >"$tmp/js.out"
 $PY - "$tmp" <<'EOF'
 import json, sys
 tmp = sys.argv[1]

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libyaml-dev libmsgpack-dev libcjson-dev libcmocka-dev
+  libyaml-dev libmsgpack-dev libcjson-dev libsimdjson-dev libcmocka-dev
   librdkafka-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev libgsl-dev systemd
   python3 python3-kafka python3-msgpack python3-yaml python3-scipy python3-mpmath kcat procps
   chromium prometheus docker-compose
@@ -15,7 +15,7 @@ PKGS=(
 # What each package provides that we can test for without dpkg-query races.
 have_all() {
   local h
-  for h in yaml.h msgpack.h cjson/cJSON.h cmocka.h librdkafka/rdkafka.h \
+  for h in yaml.h msgpack.h cjson/cJSON.h simdjson.h cmocka.h librdkafka/rdkafka.h \
            librdkafka/rdkafka_mock.h microhttpd.h systemd/sd-daemon.h zlib.h \
            gsl/gsl_sf_hyperg.h gsl/gsl_multimin.h; do
     [ -e "/usr/include/$h" ] || { echo "missing header: $h"; return 1; }
@@ -23,7 +23,7 @@ have_all() {
   local t
   # chromium: the live page's test (a real browser); prometheus: promtool,
   # which checks and unit-tests docs/prometheus/segd-rules.yaml
-  for t in cmake pkg-config cc clang kcat systemd-analyze chromium promtool docker-compose; do
+  for t in cmake pkg-config cc c++ clang clang++ kcat systemd-analyze chromium promtool docker-compose; do
     command -v "$t" >/dev/null 2>&1 || { echo "missing tool: $t"; return 1; }
   done
   [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import kafka, msgpack, yaml, scipy, mpmath' 2>/dev/null \

@@ -5,9 +5,12 @@ data sets (data.py), output to /dev/null, the file in the page cache.
 
 Why that way: the rate alone says little on a shared 2-core machine, so at
 the base size every replay run alternates with a run of seg_bench_ceiling
-on the same file (cJSON parse-only, msgpack-c unpack-only: the libraries
-alone, no segd), and the row reports replay / ceiling. Load that drifts
-during the case hits both. At the large size the ceiling is the base-size
+on the same file (simdjson parse-only as segd parses JSON, msgpack-c
+unpack-only: the libraries alone, no segd), and the row reports replay /
+ceiling. Load that drifts during the case hits both. Replay decodes on
+one core and folds on the other, so its rate may exceed a one-core
+parse-only ceiling; the targets are absolute rates (issue 13), and the
+ratio shows how far replay is from the parse alone. At the large size the ceiling is the base-size
 replay rate of the same run: the ratio is how well state and the index
 scale from 1M to 10M customers.
 
@@ -23,7 +26,7 @@ GROUP = "replay"
 
 def run(b):
     B = common.label(b.base)
-    for fmt, title in (("json", "JSON (replay vs cJSON parse-only)"),
+    for fmt, title in (("json", "JSON (replay vs simdjson parse-only)"),
                        ("msgpack", "MessagePack (replay vs msgpack-c unpack-only)")):
         d = b.files[b.base, fmt]
         print(f"== {B} customers: {title}", flush=True)
@@ -48,20 +51,33 @@ def run(b):
         common.replay(b, f"replay_json_{L}", "json", d.path, b.large, d.events)
 
 
+def _pace(b, case):
+    """A note on the threads of `case`'s runs: medians of each thread's CPU
+    seconds and of events per CPU-second of the busier one (the rate two
+    idle cores would give; it moves less with the machine's load)."""
+    f, _ = b.metric(case, "fold_cpu_seconds")
+    d, _ = b.metric(case, "decode_cpu_seconds")
+    p, _ = b.metric(case, "events_per_busiest_thread_cpu_second")
+    if not (f and d and p):
+        return None
+    return (f"threads: fold {common.median(f):.2f} s CPU, decode {common.median(d):.2f} s; "
+            f"{common.median(p) / 1e6:.2f}M events per CPU-second of the busier")
+
+
 def report(b):
     B = common.label(b.base)
     L = common.label(b.large) if b.large else None
 
-    # JSON at the base size vs cJSON parse-only, and at the large size vs the base rate
+    # JSON at the base size vs simdjson parse-only, and at the large size vs the base rate
     ceil, ceil_err = b.metric(f"ceiling_json_{B}", "events_per_second")
-    b.add(f"ceiling_json_{B}", f"cJSON parse-only, {B}", "events/s", ceil, ceil_err,
+    b.add(f"ceiling_json_{B}", f"simdjson parse-only, {B}", "events/s", ceil, ceil_err,
           note="ceiling for replay JSON")
     v, e = b.metric(f"replay_json_{B}", "events_per_second")
     rj = b.add(f"replay_json_{B}", f"replay JSON, {B} customers", "events/s", v, e,
-               ceiling=common.median(ceil), ceiling_desc="cJSON parse-only, same file, same run",
-               target=">= 1.5M/s and >= 0.70x parse-only",
-               check=lambda c: c["median"] >= 1.5e6 and c["ratio"] is not None
-               and c["ratio"] >= 0.70)
+               ceiling=common.median(ceil),
+               ceiling_desc="simdjson parse-only, same file, same run",
+               target=">= 2.0M/s", check=lambda c: c["median"] >= 2.0e6,
+               note=_pace(b, f"replay_json_{B}"))
     if L:
         v, e = b.metric(f"replay_json_{L}", "events_per_second")
         b.add(f"replay_json_{L}", f"replay JSON, {L} customers", "events/s", v, e,
@@ -77,9 +93,8 @@ def report(b):
     rm = b.add(f"replay_msgpack_{B}", f"replay MessagePack, {B} customers", "events/s", v, e,
                ceiling=common.median(ceil),
                ceiling_desc="msgpack-c unpack-only, same file, same run",
-               target=">= 4M/s and >= 0.60x unpack-only",
-               check=lambda c: c["median"] >= 4e6 and c["ratio"] is not None
-               and c["ratio"] >= 0.60)
+               target=">= 3.0M/s", check=lambda c: c["median"] >= 3.0e6,
+               note=_pace(b, f"replay_msgpack_{B}"))
     if L:
         v, e = b.metric(f"replay_msgpack_{L}", "events_per_second")
         b.add(f"replay_msgpack_{L}", f"replay MessagePack, {L} customers", "events/s", v, e,

@@ -1,6 +1,16 @@
 /*
  * seg_replay: the replay pipeline and its summary.
  *
+ * Two threads, one per core: a decoder thread reads and decodes records
+ * (and sends the rejected ones to the DLQ), and the calling thread folds
+ * the events into the engine and writes the transitions. Decoding a JSON
+ * record costs about as much as folding it, so splitting the work this way
+ * is what lets replay use a second core; the engine stays owned by one
+ * thread (docs/STYLE: one thread owns the state). Events travel in batches
+ * of BATCH through a ring of BATCHES (seg_batchq), in input order, so the
+ * output is byte for byte what one thread produces: the fold sees the same
+ * events in the same order, and only the fold writes transitions.
+ *
  * Output: transitions are small and numerous (~2.8 per event), so each is
  * encoded straight into a 256 KiB buffer owned by the sink and handed to
  * stdio in large blocks. One write(2) per line would cost more than the
@@ -12,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,32 +35,51 @@
 #include "publish/seg_tjson.h"
 #include "segment/seg_engine.h"
 #include "segment/seg_sizes.h"
+#include "util/seg_batchq.h"
 #include "util/seg_clock.h"
 #include "util/seg_ts.h"
 
 #define SINK_BUF (256 * 1024)
 
-/* Read-ahead: events decoded ahead of the one being folded, and how far
- * ahead of it the second and third prefetch stages run (the first runs
- * when an event is decoded, AHEAD - 1 events ahead at most). Tuned with
- * bench/run.sh at 1M customers. */
+/* Decoder thread -> fold thread: events in batches of BATCH, BATCHES in
+ * flight (the fold holds at most two, the one it folds and the next for
+ * read-ahead). A batch hand-over costs two mutex operations per side, so
+ * per event it is nothing; 16 x 256 events (~1.2 MB) keep either side
+ * busy while the other waits for a core on a shared machine. */
+#define BATCH   256
+#define BATCHES 16
+
+/* Read-ahead in the fold: each event's state is prefetched in three
+ * stages (see seg_engine_prefetch) before it is folded: AHEAD - 1 events
+ * ahead (stage 0), STAGE1 ahead, STAGE2 ahead. Tuned with bench/run.sh at
+ * 1M customers. */
 #define AHEAD  16
 #define STAGE1 8
 #define STAGE2 4
 
-/* Room per ring slot for the attrs the rules read: one member per key a
- * rule reads (keys are at most 128 bytes; longer strings than rules keep
- * are captured without their bytes), so nothing a rule needs is dropped. */
+/* Room for the attrs the rules read: one member per key a rule reads
+ * (keys are at most 128 bytes; longer strings than rules keep are
+ * captured without their bytes), so nothing a rule needs is dropped. A
+ * batch's attr storage holds at least one event's worth; when an event
+ * does not fit what is left, the batch is handed over early. */
 #define ATTR_KEY_MAX 128
 #define ATTR_STR_MAX 1024   /* what rules keep of an attribute string (docs/rules.md) */
+#define BATCH_ATTR_BYTES (64 * 1024)
 
-typedef struct ahead {
+typedef struct slot {
     seg_event_t    ev;
     seg_prefetch_t pf;
     char           id[SEG_CUSTOMER_ID_MAX];
-    seg_attr_t    *attrs;        /* n_attrs of the rule set */
-    char          *attr_bytes;   /* n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX) */
-} ahead_t;
+} slot_t;
+
+typedef struct batch {
+    slot_t      ev[BATCH];
+    unsigned    n;
+    seg_attr_t *attrs;           /* attrs_cap members for the batch's events */
+    size_t      attrs_cap, attrs_used;
+    char       *attr_bytes;      /* their keys and strings */
+    size_t      bytes_cap, bytes_used;
+} batch_t;
 
 typedef struct sink {
     FILE     *out;
@@ -113,9 +143,208 @@ static int emit_line(void *opaque, const seg_transition_t *t)
 
 typedef struct counts {
     uint64_t read, rejected, blank;
-    uint64_t attrs_dropped;   /* attrs a rule reads that did not fit a ring slot */
+    double   decode_cpu, fold_cpu;   /* CPU seconds of each thread */
+    uint64_t attrs_dropped;   /* attrs a rule reads that did not fit a batch */
     uint64_t by_reason[SEG_REJ__COUNT];
 } counts_t;
+
+/* What the two threads share. The decoder thread owns rd, dec, dlq and c
+ * until it ends (the fold thread reads c after joining it); batches
+ * belong to whichever side seg_batchq gave them to. */
+typedef struct pipe {
+    const seg_cfg_t         *cfg;
+    const seg_replay_opts_t *o;
+    seg_reader_t            *rd;
+    seg_decoder_t           *dec;
+    seg_dlq_t               *dlq;
+    seg_batchq_t            *q;
+    batch_t                 *batches;
+    size_t                   n_attrs;      /* keys the rules read; 0: attrs unused */
+    unsigned                 batch;        /* events per batch, BATCH but in tests */
+    counts_t                 c;
+    int                      failed;       /* the decoder thread stopped on an error */
+    char                     err[512];
+} pipe_t;
+
+/* The next free batch, emptied, or NULL when the fold thread stopped. */
+static batch_t *next_free(pipe_t *p)
+{
+    int i = seg_batchq_get_free(p->q);
+    if (i < 0) return NULL;
+    batch_t *b = &p->batches[i];
+    b->n = 0;
+    b->attrs_used = b->bytes_used = 0;
+    return b;
+}
+
+/* Keeps what the rules read of ev's attrs in b (the decoder's memory is
+ * reused by the next record). Returns 0, or -1 if b has too little room
+ * left: then ev->attrs is as it was, and the caller retries in an empty
+ * batch, which always has room for one event. */
+static int keep_attrs(pipe_t *p, batch_t *b, seg_event_t *ev)
+{
+    if (ev->attrs.fmt == SEG_ATTRS_NONE) return 0;
+    if (p->n_attrs == 0) {
+        ev->attrs.fmt = SEG_ATTRS_NONE;
+        return 0;
+    }
+    seg_attrs_t saved = ev->attrs;
+    size_t max = p->n_attrs < b->attrs_cap - b->attrs_used ? p->n_attrs
+                                                           : b->attrs_cap - b->attrs_used;
+    size_t dropped = seg_attrs_capture(&ev->attrs, want_attr, (void *)p->o->rules, ATTR_STR_MAX,
+                                       b->attrs + b->attrs_used, max,
+                                       b->attr_bytes + b->bytes_used,
+                                       b->bytes_cap - b->bytes_used);
+    if (dropped && b->n > 0) {
+        ev->attrs = saved;
+        return -1;
+    }
+    p->c.attrs_dropped += dropped;
+    /* The capture appends to the bytes it was given, and a repeated key
+     * leaves its earlier value's bytes behind, dead: what it used ends
+     * where its last key or string ends. */
+    const seg_attr_t *kept = ev->attrs.obj;
+    const char *base = b->attr_bytes + b->bytes_used, *end = base;
+    for (uint32_t i = 0; i < ev->attrs.n; i++) {
+        if (kept[i].key + kept[i].key_len > end) end = kept[i].key + kept[i].key_len;
+        if (kept[i].type == SEG_ATTR_STRING && kept[i].str + kept[i].str_len > end)
+            end = kept[i].str + kept[i].str_len;
+    }
+    b->bytes_used += (size_t)(end - base);
+    b->attrs_used += ev->attrs.n;
+    return 0;
+}
+
+/* Puts a decoded event into the batch (a new one when b is full or its
+ * attr room is used up). Returns the batch to go on with, or NULL when
+ * the fold thread stopped. */
+static batch_t *add_event(pipe_t *p, batch_t *b, seg_event_t *ev)
+{
+    if (keep_attrs(p, b, ev) != 0) {
+        seg_batchq_put_full(p->q, (int)(b - p->batches));
+        if (!(b = next_free(p))) return NULL;
+        (void)keep_attrs(p, b, ev);
+    }
+    slot_t *s = &b->ev[b->n++];
+    s->ev = *ev;
+    /* The decoder's strings live until its next call: keep the id. */
+    memcpy(s->id, ev->customer_id, ev->customer_id_len);
+    s->ev.customer_id = s->id;
+    s->ev.event_id = NULL;
+    s->ev.event_id_len = 0;
+    if (b->n == p->batch) {
+        seg_batchq_put_full(p->q, (int)(b - p->batches));
+        b = next_free(p);
+    }
+    return b;
+}
+
+/* The decoder thread: reads and decodes every record, sends the rejected
+ * ones to the DLQ as they are read (in input order, before the good
+ * records around them are folded), and hands the events on in order. */
+static void *decode_main(void *arg)
+{
+    pipe_t *p = arg;
+    const seg_cfg_t *cfg = p->cfg;
+    char why[256];
+    batch_t *b = next_free(p);
+    while (b) {
+        seg_record_t rec;
+        int got = seg_reader_next(p->rd, &rec, p->err, sizeof p->err);
+        if (got < 0) goto fail;
+        if (got == 0) break;
+        p->c.read++;
+        seg_event_t ev;
+        seg_reject_t rej = rec.reject;
+        const char *reason_text = rec.why;
+        if (rej == SEG_REJ_NONE) {
+            why[0] = '\0';
+            if (cfg->input.format == SEG_FMT_MSGPACK)   /* the reader delimited it */
+                rej = seg_decode_msgpack_delimited(p->dec, rec.data, rec.len, &ev, why, sizeof why);
+            else
+                rej = seg_decode_json(p->dec, rec.data, rec.len, &ev, why, sizeof why);
+            reason_text = why;
+        }
+        if (rej != SEG_REJ_NONE) {
+            p->c.rejected++;
+            p->c.by_reason[rej < SEG_REJ__COUNT ? rej : 0]++;
+            if (p->dlq && seg_dlq_write(p->dlq, rej, reason_text, seg_reader_name(p->rd), rec.line,
+                                        rec.offset, rec.data, rec.len, p->err, sizeof p->err) != 0)
+                goto fail;
+            continue;
+        }
+        b = add_event(p, b, &ev);
+    }
+    if (b && b->n) seg_batchq_put_full(p->q, (int)(b - p->batches));
+    p->c.decode_cpu = seg_clock_s(CLOCK_THREAD_CPUTIME_ID);
+    seg_batchq_finish(p->q);
+    return NULL;
+fail:
+    p->failed = 1;
+    seg_batchq_cancel(p->q);
+    return NULL;
+}
+
+/* The fold thread's view of the events in hand: the batch being folded
+ * and, for read-ahead across its end, the next one if it is ready. */
+typedef struct window {
+    pipe_t  *p;
+    batch_t *cur, *next;
+    unsigned i;           /* position in cur */
+    uint64_t pos;         /* events folded so far */
+    uint64_t staged;      /* events that had prefetch stage 0 */
+} window_t;
+
+/* The slot k events after the one to fold, or NULL if it is not in hand. */
+static slot_t *ahead(window_t *w, unsigned k)
+{
+    unsigned j = w->i + k;
+    if (j < w->cur->n) return &w->cur->ev[j];
+    if (!w->next) {
+        int n = seg_batchq_try_full(w->p->q);
+        if (n < 0) return NULL;
+        w->next = &w->p->batches[n];
+    }
+    j -= w->cur->n;
+    return j < w->next->n ? &w->next->ev[j] : NULL;
+}
+
+/* Folds every event the decoder thread hands over, in order, prefetching
+ * each one's state in three stages first. Returns 0, or -1 (errstr set)
+ * when folding failed; a decoder thread failure ends it early with 0 (the
+ * caller reports that one). */
+static int fold_all(pipe_t *p, seg_engine_t *eng, char *errstr, size_t errstr_size)
+{
+    window_t w = { .p = p };
+    for (;;) {
+        if (!w.cur || w.i == w.cur->n) {
+            if (w.cur) seg_batchq_put_free(p->q, (int)(w.cur - p->batches));
+            w.cur = w.next;
+            w.next = NULL;
+            w.i = 0;
+            if (!w.cur) {
+                int n = seg_batchq_get_full(p->q);
+                if (n < 0) return 0;         /* the end, or the decoder failed */
+                w.cur = &p->batches[n];
+            }
+            if (w.cur->n == 0) continue;
+        }
+        /* Stage 0 for every event up to AHEAD - 1 ahead that has not had
+         * it, so stages 1 and 2 always find its hash. */
+        for (slot_t *s; w.staged < w.pos + AHEAD && (s = ahead(&w, (unsigned)(w.staged - w.pos)));
+             w.staged++)
+            seg_engine_prefetch(eng, s->ev.customer_id, s->ev.customer_id_len, &s->pf, 0);
+        slot_t *s;
+        if (w.staged > w.pos + STAGE1 && (s = ahead(&w, STAGE1)))
+            seg_engine_prefetch(eng, s->ev.customer_id, s->ev.customer_id_len, &s->pf, 1);
+        if (w.staged > w.pos + STAGE2 && (s = ahead(&w, STAGE2)))
+            seg_engine_prefetch(eng, s->ev.customer_id, s->ev.customer_id_len, &s->pf, 2);
+        s = &w.cur->ev[w.i++];
+        w.pos++;
+        if (w.staged < w.pos) w.staged = w.pos;
+        if (seg_engine_fold(eng, &s->ev, errstr, errstr_size) != 0) return -1;
+    }
+}
 
 static void summary(const seg_replay_opts_t *o, const seg_cfg_t *cfg,
                     const counts_t *c, const seg_engine_stats_t *st, const uint64_t *by_rule,
@@ -184,6 +413,9 @@ static int write_summary_json(const char *path, const seg_cfg_t *cfg,
     cJSON_AddNumberToObject(o, "deadlines_fired", (double)st->deadlines_fired);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
     cJSON_AddNumberToObject(o, "cpu_seconds", cpu);
+    /* Per thread: with a core each, the slower one sets the pace. */
+    cJSON_AddNumberToObject(o, "decode_cpu_seconds", c->decode_cpu);
+    cJSON_AddNumberToObject(o, "fold_cpu_seconds", c->fold_cpu);
     cJSON_AddNumberToObject(o, "events_per_second", wall > 0 ? c->read / wall : 0.0);
     cJSON_AddNumberToObject(o, "state_bytes", (double)st->state_bytes);
     cJSON_AddNumberToObject(o, "max_rss_bytes", (double)rss_kb * 1024.0);
@@ -215,31 +447,49 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
 {
     int rc = -1;
     double wall0 = seg_clock_s(CLOCK_MONOTONIC), cpu0 = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    double fold_cpu0 = seg_clock_s(CLOCK_THREAD_CPUTIME_ID);
     sink_t sink = { .out = o->out, .features = cfg->output.features };
     counts_t c;
     memset(&c, 0, sizeof c);
     size_t n_attrs = o->rules ? seg_ruleset_attr_count(o->rules) : 0;
-    bool want_attrs = n_attrs > 0;
     seg_reader_t *rd = NULL;
     seg_decoder_t *dec = NULL;
     seg_engine_t *eng = NULL;
     seg_dlq_t *dlq = NULL;
-    char why[256];
-    ahead_t *ring = NULL;
-    unsigned ring_head = 0, ring_n = 0;
+    pipe_t p = { .cfg = cfg, .o = o, .n_attrs = n_attrs, .batch = BATCH };
+    pthread_t decoder;
+
+    /* Test hook: the output must not depend on where batches end, and
+     * tests/integration/test_replay_pipeline.sh checks that with
+     * SEGD_REPLAY_BATCH=1..256 events per batch. */
+    const char *eb = getenv("SEGD_REPLAY_BATCH");
+    if (eb && *eb) {
+        char *end;
+        unsigned long v = strtoul(eb, &end, 10);
+        if (*end || v < 1 || v > BATCH) {
+            snprintf(errstr, errstr_size, "SEGD_REPLAY_BATCH must be 1..%d", BATCH);
+            return -1;
+        }
+        p.batch = (unsigned)v;
+    }
 
     sink.buf = malloc(SINK_BUF);
-    ring = malloc(AHEAD * sizeof *ring);
     sink.by_rule = calloc(o->rules ? seg_ruleset_count(o->rules) + 1 : 1, sizeof *sink.by_rule);
     sink.sizes = seg_sizes_new();
-    if (ring) memset(ring, 0, AHEAD * sizeof *ring);
-    for (unsigned i = 0; ring && want_attrs && i < AHEAD; i++) {
-        ring[i].attrs = malloc(n_attrs * sizeof *ring[i].attrs);
-        ring[i].attr_bytes = malloc(n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX));
-        if (!ring[i].attrs || !ring[i].attr_bytes) want_attrs = false, n_attrs = SIZE_MAX;
+    p.q = seg_batchq_new(BATCHES);
+    p.batches = calloc(BATCHES, sizeof *p.batches);
+    bool oom = !sink.buf || !sink.by_rule || !p.q || !p.batches || !sink.sizes ||
+               seg_sizes_set_dims(sink.sizes, &cfg->seg, o->rules) != 0;
+    for (unsigned i = 0; !oom && n_attrs && i < BATCHES; i++) {
+        batch_t *b = &p.batches[i];
+        b->attrs_cap = n_attrs > BATCH ? n_attrs : BATCH;
+        b->bytes_cap = n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX);
+        if (b->bytes_cap < BATCH_ATTR_BYTES) b->bytes_cap = BATCH_ATTR_BYTES;
+        b->attrs = malloc(b->attrs_cap * sizeof *b->attrs);
+        b->attr_bytes = malloc(b->bytes_cap);
+        oom = !b->attrs || !b->attr_bytes;
     }
-    if (!sink.buf || !ring || !sink.by_rule || !sink.sizes || n_attrs == SIZE_MAX ||
-        seg_sizes_set_dims(sink.sizes, &cfg->seg, o->rules) != 0) {
+    if (oom) {
         snprintf(errstr, errstr_size, "out of memory creating the output buffer");
         goto out;
     }
@@ -258,72 +508,25 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         if (!dlq) goto out;
     }
 
-    /* Decode ahead into a ring of AHEAD events and prefetch each one's
-     * state in three stages (see seg_engine_prefetch) before folding it.
-     * Events are folded in input order, exactly as one by one; a rejected
-     * record goes to the DLQ when it is read, up to AHEAD events before
-     * the good records around it are folded. */
-    for (bool eof = false;;) {
-        while (!eof && ring_n < AHEAD) {
-            seg_record_t rec;
-            int got = seg_reader_next(rd, &rec, errstr, errstr_size);
-            if (got < 0) goto out;
-            if (got == 0) {
-                eof = true;
-                break;
-            }
-            c.read++;
-            ahead_t *a = &ring[(ring_head + ring_n) & (AHEAD - 1)];
-            seg_reject_t rej = rec.reject;
-            const char *reason_text = rec.why;
-            if (rej == SEG_REJ_NONE) {
-                why[0] = '\0';
-                if (cfg->input.format == SEG_FMT_MSGPACK)   /* the reader delimited it */
-                    rej = seg_decode_msgpack_delimited(dec, rec.data, rec.len, &a->ev,
-                                                       why, sizeof why);
-                else
-                    rej = seg_decode_json(dec, rec.data, rec.len, &a->ev, why, sizeof why);
-                reason_text = why;
-            }
-            if (rej != SEG_REJ_NONE) {
-                c.rejected++;
-                c.by_reason[rej < SEG_REJ__COUNT ? rej : 0]++;
-                if (dlq && seg_dlq_write(dlq, rej, reason_text, seg_reader_name(rd), rec.line,
-                                         rec.offset, rec.data, rec.len, errstr, errstr_size) != 0)
-                    goto out;
-                continue;
-            }
-            /* The decoder's strings live until its next call: keep the id. */
-            memcpy(a->id, a->ev.customer_id, a->ev.customer_id_len);
-            a->ev.customer_id = a->id;
-            a->ev.event_id = NULL;
-            a->ev.event_id_len = 0;
-            /* attrs too, as far as the rules read them */
-            if (a->ev.attrs.fmt != SEG_ATTRS_NONE) {
-                if (want_attrs)
-                    c.attrs_dropped += seg_attrs_capture(&a->ev.attrs, want_attr, (void *)o->rules,
-                                                         ATTR_STR_MAX, a->attrs, n_attrs,
-                                                         a->attr_bytes,
-                                                         n_attrs * (ATTR_KEY_MAX + ATTR_STR_MAX));
-                else
-                    a->ev.attrs.fmt = SEG_ATTRS_NONE;
-            }
-            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 0);
-            ring_n++;
-        }
-        if (ring_n == 0) break;
-        if (ring_n > STAGE1) {
-            ahead_t *a = &ring[(ring_head + STAGE1) & (AHEAD - 1)];
-            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 1);
-        }
-        if (ring_n > STAGE2) {
-            ahead_t *a = &ring[(ring_head + STAGE2) & (AHEAD - 1)];
-            seg_engine_prefetch(eng, a->ev.customer_id, a->ev.customer_id_len, &a->pf, 2);
-        }
-        ahead_t *a = &ring[ring_head];
-        ring_head = (ring_head + 1) & (AHEAD - 1);
-        ring_n--;
-        if (seg_engine_fold(eng, &a->ev, errstr, errstr_size) != 0) goto out;
+    /* The decoder thread reads, decodes and hands events over in input
+     * order; this thread folds them in that order, exactly as one thread
+     * would. */
+    p.rd = rd;
+    p.dec = dec;
+    p.dlq = dlq;
+    int perr = pthread_create(&decoder, NULL, decode_main, &p);
+    if (perr != 0) {
+        snprintf(errstr, errstr_size, "cannot start the decoder thread: %s", strerror(perr));
+        goto out;
+    }
+    int frc = fold_all(&p, eng, errstr, errstr_size);
+    if (frc != 0) seg_batchq_cancel(p.q);      /* stops the decoder thread */
+    pthread_join(decoder, NULL);
+    c = p.c;
+    if (frc != 0) goto out;
+    if (p.failed) {
+        snprintf(errstr, errstr_size, "%s", p.err);
+        goto out;
     }
 
     /* Time stops at the largest ts seen, or at --until if that is later
@@ -350,6 +553,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     getrusage(RUSAGE_SELF, &ru);
     double wall = seg_clock_s(CLOCK_MONOTONIC) - wall0;
     double cpu = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    c.fold_cpu = seg_clock_s(CLOCK_THREAD_CPUTIME_ID) - fold_cpu0;
     if (c.attrs_dropped) {
         /* Cannot happen with keys of at most 128 bytes (the rules' own
          * limit); said loudly rather than replaying without them. */
@@ -390,11 +594,12 @@ out:
     free(sink.buf);
     free(sink.by_rule);
     seg_sizes_destroy(sink.sizes);
-    for (unsigned i = 0; ring && i < AHEAD; i++) {
-        free(ring[i].attrs);
-        free(ring[i].attr_bytes);
+    for (unsigned i = 0; p.batches && i < BATCHES; i++) {
+        free(p.batches[i].attrs);
+        free(p.batches[i].attr_bytes);
     }
-    free(ring);
+    free(p.batches);
+    seg_batchq_destroy(p.q);
     seg_decoder_destroy(dec);
     seg_reader_close(rd);
     return rc;

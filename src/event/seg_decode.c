@@ -1,17 +1,32 @@
 /*
- * seg_decode: JSON (cJSON) and MessagePack (msgpack-c) records -> one
- * neutral field view -> one validator -> seg_event_t or a reject reason.
+ * seg_decode: JSON (simdjson, cJSON for what simdjson refuses) and
+ * MessagePack (msgpack-c) records -> one neutral field view -> one
+ * validator -> seg_event_t or a reject reason.
  *
- * Why a neutral view: the two formats have different type systems (cJSON
+ * Why a neutral view: the two formats have different type systems (JSON
  * has only doubles, msgpack has signed/unsigned ints, float32/64, bin, ext),
  * and the rules in docs/events.md must not drift between them. Each format
  * only maps its members onto fval_t slots for the fields we know; every
  * decision about what is valid is made once, in validate().
  *
+ * Why two JSON parsers: simdjson (src/event/seg_json, the one C++ file)
+ * parses the bench's records in a quarter of cJSON's instructions, but it
+ * is stricter than cJSON, whose leniencies are part of the contract
+ * (docs/events.md: a BOM, leading zeros, raw control characters, bytes
+ * that are not UTF-8, ...). So every record goes to simdjson first, and
+ * one it does not accept in full (SEG_JSON_UNDECIDED: invalid, not an
+ * object, or one of those leniencies) is parsed again by cJSON, which
+ * decides as it always did, error sentence included. What simdjson
+ * accepts, cJSON accepts with the same values; tests/fuzz/fuzz_json.c
+ * checks that on every input.
+ *
  * Hot-path choices:
- *  - JSON is parsed once, straight from the caller's buffer
- *    (cJSON_ParseWithLengthOpts, no copy, no NUL terminator needed); the
- *    tree is kept until the next call so event strings can point into it.
+ *  - A JSON record is copied once into simdjson's padded buffer and
+ *    parsed there; its strings are unescaped into the parser, which keeps
+ *    them until the next call, so event strings point there.
+ *  - JSON attrs are listed as seg_attr_t in decoder memory while the record
+ *    is parsed (simdjson reads forward only, so there is no tree to come
+ *    back to); the cJSON path lists them the same way from its tree.
  *  - MessagePack is unpacked into a msgpack_zone owned by the decoder and
  *    cleared (not freed) per record, so a warmed-up decoder allocates
  *    nothing per event; strings are copied into decoder buffers.
@@ -19,9 +34,7 @@
  *    Building the amount's text up front had cost more than the parse:
  *    seg_decode_msgpack ran at 0.25x of msgpack_unpack_next; now ~0.7-1.0x
  *    (1.0x+ wall clock when the zone reuse beats msgpack's per-call
- *    malloc). seg_decode_json is ~0.8x of bare cJSON parse+delete. Per
- *    137-byte purchase, callgrind: 9.3k instructions vs cJSON's 8.2k, and
- *    2.5k vs msgpack_unpack_next's 1.5k.
+ *    malloc).
  *
  * Two process-wide cJSON facts callers should know: it reads numbers with
  * the C library's locale decimal point (segd never calls setlocale, so it
@@ -32,7 +45,9 @@
  * Two format quirks are handled at the edge, so validate() never sees them:
  *  - cJSON stores strings NUL-terminated without a length, so "a\u0000b"
  *    would silently become "a". Records containing a real \u0000 escape
- *    (rare) take a slow path that can tell which strings held a NUL.
+ *    that reach cJSON (rare twice over) take a slow path that can tell
+ *    which strings held a NUL. simdjson keeps lengths, so there a NUL is
+ *    simply a byte of the string.
  *  - msgpack-c allocates a container's slots from its header before
  *    reading the elements, so a 5-byte record claiming 2^32 elements asks
  *    for ~100 GB. mp_scan() bounds every count by the bytes left first.
@@ -47,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event/seg_json.h"
 #include "util/seg_money.h"
 #include "util/seg_ts.h"
 
@@ -74,7 +90,8 @@ typedef struct {
     int64_t     i;
     uint64_t    u;
     double      d;
-    const void *obj;       /* VT_OBJECT: the cJSON / msgpack_object node */
+    const void *obj;       /* VT_OBJECT: the seg_json member, cJSON node or
+                            * msgpack_object */
     const void *orig;      /* JSON slow path: the same node in the tree where
                             * cJSON cut strings at a \u0000 */
 } fval_t;
@@ -117,6 +134,9 @@ static int field_index(const char *k, size_t n)
 /* ---- decoder ----------------------------------------------------------- */
 
 struct seg_decoder {
+    seg_json_t  *sj;          /* simdjson: every JSON record is tried here first */
+    seg_attr_t  *attrs;       /* a JSON record's attrs members (SEG_ATTRS_JSON) */
+    size_t       attrs_cap;
     char        *arena;       /* cJSON nodes of the current record, bump-allocated */
     size_t       arena_cap, arena_used;
     int          arena_spilled; /* a record did not fit: grow before the next */
@@ -174,7 +194,10 @@ seg_decoder_t *seg_decoder_new(void)
         free(dec);
         return NULL;
     }
-    if (!msgpack_zone_init(&dec->zone, MSGPACK_ZONE_CHUNK_SIZE)) {
+    dec->sj = seg_json_new();
+    if (!dec->sj || !msgpack_zone_init(&dec->zone, MSGPACK_ZONE_CHUNK_SIZE)) {
+        seg_json_destroy(dec->sj);
+        free(dec->arena);
         free(dec);
         return NULL;
     }
@@ -220,6 +243,8 @@ void seg_decoder_destroy(seg_decoder_t *dec)
 {
     if (!dec) return;
     release_json(dec);
+    seg_json_destroy(dec->sj);
+    free(dec->attrs);
     free(dec->arena);
     msgpack_zone_destroy(&dec->zone);
     free(dec->scratch);
@@ -628,7 +653,6 @@ static seg_reject_t check_fields(const fval_t *f, seg_event_t *ev,
         return wrong_type(v, "attrs", "an object", e, en);
     if (v->t == VT_OBJECT) {          /* fmt: set by the caller */
         ev->attrs.obj = v->obj;
-        ev->attrs.alt = v->orig;
     }
 
     return SEG_REJ_NONE;
@@ -744,32 +768,68 @@ static int json_alt_view(seg_decoder_t *dec, const char *buf, size_t len,
     return a || b ? -1 : 0;
 }
 
-seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
-                             seg_event_t *ev, char *errstr, size_t errstr_size)
+/* simdjson's members -> the view. A string can only hold a NUL when the
+ * record has a backslash (a raw NUL was refused before parsing), so only
+ * then are strings scanned for one. */
+static void sj_val(const seg_json_member_t *m, int esc, fval_t *v)
+{
+    v->has_nul = 0;
+    switch (m->type) {
+    case SEG_JSON_NULL:   v->t = VT_NULL; break;
+    case SEG_JSON_BOOL:   v->t = VT_BOOL; break;
+    case SEG_JSON_NUMBER: v->t = VT_FLOAT; v->d = m->num; break;
+    case SEG_JSON_STRING:
+        v->t = VT_STR;
+        v->s = m->str;
+        v->len = m->str_len;
+        v->has_nul = esc && v->len && memchr(v->s, '\0', v->len) != NULL;
+        break;
+    case SEG_JSON_ARRAY:  v->t = VT_ARRAY; break;
+    case SEG_JSON_OBJECT: v->t = VT_OBJECT; v->obj = m; break;
+    }
+}
+
+static void sj_view(const seg_json_doc_t *doc, int esc, fval_t *f)
+{
+    view_init(f);
+    for (size_t i = 0; i < doc->n_top; i++) {
+        const seg_json_member_t *m = &doc->top[i];
+        int k = field_index(m->key, m->key_len);
+        if (k >= 0) sj_val(m, esc, &f[k]);
+    }
+}
+
+static int attrs_reserve(seg_decoder_t *dec, size_t n);
+static void attr_sj(const seg_json_member_t *m, int esc, seg_attr_t *out);
+static int attrs_from_cjson(seg_decoder_t *dec, const cJSON *obj, const cJSON *orig,
+                            seg_attrs_t *out);
+
+/* The validated attrs object (ev->attrs.obj, a seg_json member) as a list
+ * of seg_attr_t in decoder memory. Returns 0, or -1 out of memory. */
+static int attrs_from_sj(seg_decoder_t *dec, const seg_json_doc_t *doc, int esc, seg_attrs_t *a)
+{
+    const seg_json_member_t *m = a->obj;
+    if (attrs_reserve(dec, m->n_sub) != 0) return -1;
+    for (uint32_t i = 0; i < m->n_sub; i++) attr_sj(&doc->nested[m->sub + i], esc, &dec->attrs[i]);
+    a->fmt = SEG_ATTRS_JSON;
+    a->obj = dec->attrs;
+    a->n = m->n_sub;
+    return 0;
+}
+
+static seg_reject_t attrs_oom(seg_event_t *ev, char *e, size_t en)
+{
+    errf(e, en, "attrs could not be read (out of memory)");
+    memset(ev, 0, sizeof *ev);
+    return SEG_REJ_BAD_FIELD;
+}
+
+/* The cJSON path, for records simdjson did not accept in full: as before
+ * simdjson, cJSON decides, so its leniencies (docs/events.md) hold. */
+static seg_reject_t decode_cjson(seg_decoder_t *dec, const char *buf, size_t len,
+                                 seg_event_t *ev, char *errstr, size_t errstr_size)
 {
     fval_t f[F__N];
-    memset(ev, 0, sizeof *ev);   /* a rejected record leaves no stale event */
-    release_json(dec);
-
-    if (dec->max_record && len > dec->max_record) {
-        errf(errstr, errstr_size, "record is %zu bytes; the limit is %zu",
-             len, dec->max_record);
-        return SEG_REJ_OVERSIZED_RECORD;
-    }
-    if (len == 0) {
-        errf(errstr, errstr_size, "record is empty; it must be a JSON object");
-        return SEG_REJ_INVALID_JSON;
-    }
-    /* JSON text never holds a raw NUL (outside strings it is a syntax
-     * error, inside one it must be escaped); cJSON would cut the string. */
-    const char *nul = memchr(buf, '\0', len);
-    if (nul) {
-        errf(errstr, errstr_size,
-             "record is not valid JSON (raw NUL byte at byte %zu)",
-             (size_t)(nul - buf));
-        return SEG_REJ_INVALID_JSON;
-    }
-
     const char *end = NULL;
     arena_owner = dec;
     dec->json = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -802,7 +862,46 @@ seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
         json_view(dec->json, f);
     }
     seg_reject_t r = validate(f, ev, errstr, errstr_size);
-    if (r == SEG_REJ_NONE && ev->attrs.obj) ev->attrs.fmt = SEG_ATTRS_JSON;
+    if (r == SEG_REJ_NONE && ev->attrs.obj &&
+        attrs_from_cjson(dec, ev->attrs.obj, f[F_ATTRS].orig, &ev->attrs) != 0)
+        return attrs_oom(ev, errstr, errstr_size);
+    return r;
+}
+
+seg_reject_t seg_decode_json(seg_decoder_t *dec, const char *buf, size_t len,
+                             seg_event_t *ev, char *errstr, size_t errstr_size)
+{
+    fval_t f[F__N];
+    memset(ev, 0, sizeof *ev);   /* a rejected record leaves no stale event */
+    release_json(dec);
+
+    if (dec->max_record && len > dec->max_record) {
+        errf(errstr, errstr_size, "record is %zu bytes; the limit is %zu",
+             len, dec->max_record);
+        return SEG_REJ_OVERSIZED_RECORD;
+    }
+    if (len == 0) {
+        errf(errstr, errstr_size, "record is empty; it must be a JSON object");
+        return SEG_REJ_INVALID_JSON;
+    }
+    /* JSON text never holds a raw NUL (outside strings it is a syntax
+     * error, inside one it must be escaped); cJSON would cut the string. */
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) {
+        errf(errstr, errstr_size,
+             "record is not valid JSON (raw NUL byte at byte %zu)",
+             (size_t)(nul - buf));
+        return SEG_REJ_INVALID_JSON;
+    }
+
+    seg_json_doc_t doc;
+    if (seg_json_parse_object(dec->sj, buf, len, &doc) != SEG_JSON_OK)
+        return decode_cjson(dec, buf, len, ev, errstr, errstr_size);
+    int esc = memchr(buf, '\\', len) != NULL;
+    sj_view(&doc, esc, f);
+    seg_reject_t r = validate(f, ev, errstr, errstr_size);
+    if (r == SEG_REJ_NONE && ev->attrs.obj && attrs_from_sj(dec, &doc, esc, &ev->attrs) != 0)
+        return attrs_oom(ev, errstr, errstr_size);
     return r;
 }
 
@@ -1081,11 +1180,18 @@ void seg_attrs_iter_init(seg_attrs_iter_t *it, const seg_attrs_t *a)
 {
     it->a = a;
     it->i = 0;
-    it->cur = it->cur_orig = NULL;
-    if (a->fmt == SEG_ATTRS_JSON) {
-        it->cur = ((const cJSON *)a->obj)->child;
-        it->cur_orig = a->alt ? ((const cJSON *)a->alt)->child : NULL;
-    }
+}
+
+static int attrs_reserve(seg_decoder_t *dec, size_t n)
+{
+    if (n <= dec->attrs_cap) return 0;
+    size_t cap = dec->attrs_cap ? dec->attrs_cap : 16;
+    while (cap < n) cap *= 2;
+    seg_attr_t *p = realloc(dec->attrs, cap * sizeof *p);
+    if (!p) return -1;
+    dec->attrs = p;
+    dec->attrs_cap = cap;
+    return 0;
 }
 
 /* A string value rules may keep: valid UTF-8 (it can end up in a
@@ -1130,6 +1236,56 @@ static void attr_json(const cJSON *it, const cJSON *orig, seg_attr_t *out)
     }
 }
 
+/* A member simdjson parsed. Its strings are valid UTF-8 (simdjson checks
+ * the whole record, and escapes decode to valid UTF-8), so only a NUL from
+ * a \u0000 escape (possible only when the record has a backslash) can make
+ * one OTHER. A key with a NUL is cut there and its value is OTHER, as
+ * cJSON (which cuts every string at a NUL) has always listed it. */
+static void attr_sj(const seg_json_member_t *m, int esc, seg_attr_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *knul = esc && m->key_len ? memchr(m->key, '\0', m->key_len) : NULL;
+    out->key = m->key;
+    out->key_len = (uint32_t)(knul ? (size_t)(knul - m->key) : m->key_len);
+    if (knul || m->key_len > UINT32_MAX) {
+        out->type = SEG_ATTR_OTHER;
+        return;
+    }
+    switch (m->type) {
+    case SEG_JSON_NULL:   out->type = SEG_ATTR_NULL; break;
+    case SEG_JSON_BOOL:   out->type = SEG_ATTR_BOOL; out->b = m->b; break;
+    case SEG_JSON_NUMBER: out->type = SEG_ATTR_NUMBER; out->num = m->num; break;
+    case SEG_JSON_STRING:
+        if (m->str_len > UINT32_MAX || (esc && m->str_len && memchr(m->str, '\0', m->str_len))) {
+            out->type = SEG_ATTR_OTHER;
+        } else {
+            out->type = SEG_ATTR_STRING;
+            out->str = m->str;
+            out->str_len = (uint32_t)m->str_len;
+        }
+        break;
+    default:              out->type = SEG_ATTR_OTHER; break;
+    }
+}
+
+/* The members of a cJSON object (orig: the same object in the tree where
+ * cJSON cut strings at a \u0000, on that slow path) as a list of
+ * seg_attr_t in decoder memory. Returns 0, or -1 out of memory. */
+static int attrs_from_cjson(seg_decoder_t *dec, const cJSON *obj, const cJSON *orig,
+                            seg_attrs_t *out)
+{
+    size_t n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next) n++;
+    if (n > UINT32_MAX || attrs_reserve(dec, n) != 0) return -1;
+    const cJSON *c = obj->child, *o = orig ? orig->child : NULL;
+    for (size_t i = 0; i < n; i++, c = c->next, o = o ? o->next : NULL)
+        attr_json(c, o, &dec->attrs[i]);
+    out->fmt = SEG_ATTRS_JSON;
+    out->obj = dec->attrs;
+    out->n = (uint32_t)n;
+    return 0;
+}
+
 static void attr_msgpack(const msgpack_object_kv *kv, seg_attr_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -1155,14 +1311,6 @@ int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out)
 {
     const seg_attrs_t *a = it->a;
     switch (a->fmt) {
-    case SEG_ATTRS_JSON: {
-        const cJSON *c = it->cur, *o = it->cur_orig;
-        if (!c) return 0;
-        attr_json(c, o, out);
-        it->cur = c->next;
-        it->cur_orig = o ? o->next : NULL;
-        return 1;
-    }
     case SEG_ATTRS_MSGPACK: {
         const msgpack_object *m = a->obj;
         /* Only str keys name members, as for the event's own fields. */
@@ -1172,6 +1320,7 @@ int seg_attrs_iter_next(seg_attrs_iter_t *it, seg_attr_t *out)
         attr_msgpack(&m->via.map.ptr[it->i++], out);
         return 1;
     }
+    case SEG_ATTRS_JSON:
     case SEG_ATTRS_CAPTURED:
         if (it->i >= a->n) return 0;
         *out = ((const seg_attr_t *)a->obj)[it->i++];
@@ -1221,7 +1370,6 @@ size_t seg_attrs_capture(seg_attrs_t *a, int (*want)(void *opaque, const char *k
     }
     a->fmt = SEG_ATTRS_CAPTURED;
     a->obj = out;
-    a->alt = NULL;
     a->n = (uint32_t)n;
     return dropped;
 }

@@ -13,16 +13,18 @@
  * Ownership of event strings (customer_id, event_id): they point into memory
  * owned by the decoder and stay valid until the next seg_decode_* call on
  * the same decoder, or its _destroy, whichever comes first.
- *  - JSON: they point into the parsed cJSON tree, which the decoder keeps
- *    until the next call.
+ *  - JSON: they point into the parser's memory (simdjson's unescaped
+ *    strings, or the cJSON tree of a record simdjson left to cJSON), which
+ *    the decoder keeps until the next call.
  *  - MessagePack: they are COPIED into decoder-owned buffers, never left
  *    pointing into the caller's buf (or the unpacker's buffer), so the
  *    caller may reuse or free its input as soon as the call returns.
  *    The attrs object (seg_event_t.attrs) is the exception: it is not
  *    copied (only rules read it, and rarely), so with MessagePack its
- *    strings point into buf and live only as long as buf; with JSON, into
- *    the tree. A caller that keeps an event past either copies what it
- *    needs with seg_attrs_capture.
+ *    strings point into buf and live only as long as buf; with JSON, its
+ *    members are listed in decoder memory and point into the parser's, as
+ *    the event's strings do. A caller that keeps an event past either
+ *    copies what it needs with seg_attrs_capture.
  * Callers that keep an id longer must copy it.
  */
 #ifndef SEG_DECODE_H
@@ -83,13 +85,13 @@ seg_reject_t seg_decode_msgpack_object(seg_decoder_t *dec,
 
 /* ---- attrs -------------------------------------------------------------
  * Reading an event's attrs (seg_event_t.attrs): only rules read them, and
- * only the keys they name, so the decoder does not convert them up front;
- * it leaves the object where the parser put it, and this iterator reads
- * its top-level members in order. Duplicate keys come out as often as they
- * occur (the last one wins for whoever keeps a value per key). */
+ * only the keys they name. A MessagePack map is left where msgpack-c put
+ * it; a JSON object's top-level members are listed as the record is parsed
+ * (simdjson reads forward only). This iterator reads the members in order.
+ * Duplicate keys come out as often as they occur (the last one wins for
+ * whoever keeps a value per key). */
 typedef struct seg_attrs_iter {
     const seg_attrs_t *a;
-    const void        *cur, *cur_orig;
     uint32_t           i;
 } seg_attrs_iter_t;
 

@@ -67,7 +67,7 @@ typedef struct seg_attr {
  * once captured (SEG_ATTRS_CAPTURED), as long as the capture's storage. */
 typedef enum {
     SEG_ATTRS_NONE = 0,     /* no attrs, or attrs: null */
-    SEG_ATTRS_JSON,         /* obj: a cJSON object (alt: the \u0000 slow-path tree or NULL) */
+    SEG_ATTRS_JSON,         /* obj: n seg_attr_t listed by the JSON decoder */
     SEG_ATTRS_MSGPACK,      /* obj: a msgpack_object map */
     SEG_ATTRS_CAPTURED,     /* obj: n seg_attr_t (seg_attrs_capture) */
 } seg_attrs_fmt_t;
@@ -75,7 +75,6 @@ typedef enum {
 typedef struct seg_attrs {
     seg_attrs_fmt_t fmt;
     const void     *obj;
-    const void     *alt;
     uint32_t        n;
 } seg_attrs_t;
 

@@ -3,6 +3,7 @@
  */
 #include "publish/seg_tjson.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,22 +16,37 @@ static int needs_escape(unsigned char ch)
     return ch < 0x20 || ch == '"' || ch == '\\';
 }
 
-/* Length of the prefix of s that needs no escaping. Eight bytes at a time
- * (the classic "has a byte less than n" bit tricks, Hacker's Delight 6-1):
- * ids are short and almost never contain such a byte, and a byte loop cost
- * ~130 instructions per transition. The word test may flag a word without
- * such a byte (never the reverse); the byte loop then settles it. */
-static size_t clean_prefix(const char *s, size_t len)
+/* Whether any of the 8 bytes of w needs escaping (the classic "has a
+ * byte less than n" bit tricks, Hacker's Delight 6-1). May say yes for a
+ * word without such a byte (never the reverse); the byte loop then
+ * settles it. */
+static int word_needs_escape(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & highs) != 0;
+}
+
+static uint64_t load8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Length of the prefix of s that needs no escaping. Eight bytes at a time:
+ * ids are short and almost never contain such a byte, and a byte loop cost
+ * ~130 instructions per transition. The last word overlaps the one before
+ * it rather than ending in a byte loop. */
+static size_t clean_prefix(const char *s, size_t len)
+{
     size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-        uint64_t hit = ((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & highs;
-        if (hit) break;
+    if (len >= 8) {
+        for (; i + 8 <= len; i += 8)
+            if (word_needs_escape(load8(s + i))) goto bytes;
+        if (i == len || !word_needs_escape(load8(s + len - 8))) return len;
     }
+bytes:
     while (i < len && !needs_escape((unsigned char)s[i])) i++;
     return i;
 }
@@ -39,8 +55,14 @@ size_t seg_json_escape(const char *s, size_t len, char *dst)
 {
     static const char hex[] = "0123456789abcdef";
     /* Ids almost never need escaping: find the first byte that does and
-     * copy everything before it in one go. */
+     * copy everything before it in one go (a whole clean string of 8..32
+     * bytes as overlapping words, which is cheaper than a memcpy call). */
     size_t clean = clean_prefix(s, len);
+    if (clean == len && len >= 8 && len <= 32) {
+        for (size_t i = 0; i + 8 < len; i += 8) memcpy(dst + i, s + i, 8);
+        memcpy(dst + len - 8, s + len - 8, 8);
+        return len;
+    }
     memcpy(dst, s, clean);
     char *o = dst + clean;
     for (size_t i = clean; i < len; i++) {
@@ -112,6 +134,52 @@ static char *put_value(char *o, const char *v)
     return o;
 }
 
+/* The built-in dimensions' value names, quoted, with their lengths, by
+ * value code: a transition's from/to are written with one fixed-size
+ * copy instead of strlen and memcpy (~100 instructions a transition).
+ * Built once, on first use; a name is taken from the table only when the
+ * transition's pointer is the very name seg_dim_value_name gives for its
+ * code, so a caller that passes other text still gets that text. */
+#define QNAME_MAX 16
+typedef struct qname {
+    const char *name;           /* seg_dim_value_name(dim, code), or NULL */
+    char        q[QNAME_MAX];   /* "\"name\"" */
+    size_t      n;
+} qname_t;
+static qname_t qnames[SEG_DIM__COUNT][SEG_RFM__COUNT];
+static pthread_once_t qnames_once = PTHREAD_ONCE_INIT;
+
+static void qnames_build(void)
+{
+    for (int d = 0; d < SEG_DIM__COUNT; d++) {
+        unsigned cnt = seg_dim_value_count((seg_dim_t)d);
+        for (unsigned c = 0; c < cnt && c < SEG_RFM__COUNT; c++) {
+            const char *name = seg_dim_value_name((seg_dim_t)d, (uint8_t)c);
+            size_t n = name ? strlen(name) : 0;
+            if (!name || n + 2 > QNAME_MAX) continue;
+            qnames[d][c].name = name;
+            qnames[d][c].q[0] = '"';
+            memcpy(qnames[d][c].q + 1, name, n);
+            qnames[d][c].q[n + 1] = '"';
+            qnames[d][c].n = n + 2;
+        }
+    }
+}
+
+/* A built-in dimension's value, quoted. */
+static char *put_name(char *o, seg_dim_t d, uint8_t code, const char *name)
+{
+    const qname_t *q = code < SEG_RFM__COUNT ? &qnames[d][code] : NULL;
+    if (q && q->name == name) {
+        memcpy(o, q->q, QNAME_MAX);      /* fixed size: inlined; the tail is scratch */
+        return o + q->n;
+    }
+    *o++ = '"';
+    o = put(o, name);
+    *o++ = '"';
+    return o;
+}
+
 /* `,"dimension":"<name>","from":` for each dimension, built once. */
 #define DIM_PART(name) ",\"dimension\":\"" name "\",\"from\":"
 static const struct { const char *s; size_t n; } dim_part[SEG_DIM__COUNT] = {
@@ -123,6 +191,7 @@ static const struct { const char *s; size_t n; } dim_part[SEG_DIM__COUNT] = {
 
 size_t seg_tjson_encode(const seg_transition_t *t, bool features, char *buf)
 {
+    pthread_once(&qnames_once, qnames_build);
     char *o = buf;
     o = PUT_LIT(o, "{\"id\":\"");
     char *id = o;
@@ -142,17 +211,11 @@ size_t seg_tjson_encode(const seg_transition_t *t, bool features, char *buf)
         /* Built-in values are known names: nothing to escape. */
         memcpy(o, dim_part[t->dim].s, dim_part[t->dim].n);
         o += dim_part[t->dim].n;
-        if (t->from) {
-            *o++ = '"';
-            o = put(o, t->from);
-            *o++ = '"';
-        } else {
-            o = PUT_LIT(o, "null");
-        }
+        if (t->from) o = put_name(o, t->dim, t->from_code, t->from);
+        else o = PUT_LIT(o, "null");
         if (t->to) {
-            o = PUT_LIT(o, ",\"to\":\"");
-            o = put(o, t->to);
-            *o++ = '"';
+            o = PUT_LIT(o, ",\"to\":");
+            o = put_name(o, t->dim, t->to_code, t->to);
         } else {   /* switched off by a reload */
             o = PUT_LIT(o, ",\"to\":null");
         }

@@ -133,19 +133,33 @@ static void put2(char *p, int v)
     p[1] = (char)('0' + v % 10);
 }
 
+/* "00".."59", for the time of day. */
+static const char two_digits[] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859";
+
 size_t seg_ts_format(int64_t ts, char *buf)
 {
     /* Clamp rather than write garbage if a caller breaks the contract;
      * every timestamp segd produces is inside the range. */
     if (ts < SEG_TS_MIN) ts = SEG_TS_MIN;
     if (ts > SEG_TS_MAX) ts = SEG_TS_MAX;
+    /* Transitions come in runs with the same instant (every transition
+     * of one evaluation) and the same day (a replay or a watermark
+     * advances through time), so the last text and the date part are
+     * cached per thread. */
+    static _Thread_local int64_t cached_ts = INT64_MIN;
+    static _Thread_local char cached_text[SEG_TS_BUFSZ];
+    if (ts == cached_ts) {
+        memcpy(buf, cached_text, 21);
+        return 20;
+    }
     int64_t days = ts / SECS_PER_DAY, sod = ts % SECS_PER_DAY;
     if (sod < 0) {
         sod += SECS_PER_DAY;
         days--;
     }
-    /* Transitions come in runs on the same day (a replay or a watermark
-     * advances through time), so the date part is cached per thread. */
     static _Thread_local int64_t cached_day = INT64_MIN;
     static _Thread_local char cached_date[10];
     if (days != cached_day) {
@@ -163,14 +177,17 @@ size_t seg_ts_format(int64_t ts, char *buf)
         put2(cached_date + 8, d);
         cached_day = days;
     }
+    int sec = (int)sod, hh = sec / 3600, mm = sec / 60 % 60, ss = sec % 60;
     memcpy(buf, cached_date, 10);
     buf[10] = 'T';
-    put2(buf + 11, (int)(sod / 3600));
+    memcpy(buf + 11, two_digits + 2 * hh, 2);
     buf[13] = ':';
-    put2(buf + 14, (int)(sod / 60 % 60));
+    memcpy(buf + 14, two_digits + 2 * mm, 2);
     buf[16] = ':';
-    put2(buf + 17, (int)(sod % 60));
+    memcpy(buf + 17, two_digits + 2 * ss, 2);
     buf[19] = 'Z';
     buf[20] = '\0';
+    memcpy(cached_text, buf, 21);
+    cached_ts = ts;
     return 20;
 }

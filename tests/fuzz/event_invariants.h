@@ -43,6 +43,59 @@ static int inv_utf8(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* What rules may keep of an attribute: a string is valid UTF-8 without a
+ * NUL, a key has no NUL; and a capture (what replay makes of every event
+ * it reads ahead) keeps each key once, with the value of its last
+ * occurrence, and drops nothing when given room for every member. */
+static void check_attrs(const seg_attrs_t *attrs)
+{
+    seg_attrs_iter_t it;
+    seg_attr_t a, last;
+    size_t n = 0;
+    seg_attrs_iter_init(&it, attrs);
+    while (seg_attrs_iter_next(&it, &a)) {
+        n++;
+        INV(a.type >= SEG_ATTR_NULL && a.type <= SEG_ATTR_OTHER);
+        INV(a.key_len == 0 || memchr(a.key, '\0', a.key_len) == NULL);
+        if (a.type == SEG_ATTR_STRING) {
+            INV(a.str_len == 0 || memchr(a.str, '\0', a.str_len) == NULL);
+            INV(inv_utf8((const unsigned char *)a.str, a.str_len));
+        }
+    }
+    if (attrs->fmt == SEG_ATTRS_NONE) INV(n == 0);
+    if (n == 0 || n > 4096) return;
+    seg_attr_t *slots = malloc(n * sizeof *slots);
+    size_t room = 0;
+    seg_attrs_iter_init(&it, attrs);
+    while (seg_attrs_iter_next(&it, &a))
+        room += a.key_len + (a.type == SEG_ATTR_STRING ? a.str_len : 0);
+    char *bytes = malloc(room ? room : 1);
+    INV(slots && bytes);
+    seg_attrs_t cap = *attrs;
+    INV(seg_attrs_capture(&cap, NULL, NULL, SIZE_MAX, slots, n, bytes, room) == 0);
+    INV(cap.fmt == SEG_ATTRS_CAPTURED && cap.n <= n);
+    /* every captured key holds the last value the event gave it */
+    for (uint32_t k = 0; k < cap.n; k++) {
+        int found = 0;
+        seg_attrs_iter_init(&it, attrs);
+        while (seg_attrs_iter_next(&it, &a))
+            if (a.key_len == slots[k].key_len &&
+                (a.key_len == 0 || memcmp(a.key, slots[k].key, a.key_len) == 0)) {
+                last = a;
+                found = 1;
+            }
+        INV(found && last.type == slots[k].type);
+        if (last.type == SEG_ATTR_STRING)
+            INV(last.str_len == slots[k].str_len &&
+                (last.str_len == 0 || memcmp(last.str, slots[k].str, last.str_len) == 0));
+        if (last.type == SEG_ATTR_NUMBER)
+            INV(memcmp(&last.num, &slots[k].num, sizeof last.num) == 0);
+        if (last.type == SEG_ATTR_BOOL) INV(last.b == slots[k].b);
+    }
+    free(slots);
+    free(bytes);
+}
+
 static void check_result(seg_reject_t r, const seg_event_t *ev,
                          const char *err)
 {
@@ -57,9 +110,11 @@ static void check_result(seg_reject_t r, const seg_event_t *ev,
         return;
     }
     INV(ev->type == SEG_EV_PURCHASE || ev->type == SEG_EV_REFUND ||
-        ev->type == SEG_EV_CONTACT);
+        ev->type == SEG_EV_CONTACT || ev->type == SEG_EV_PROFILE);
     if (ev->type == SEG_EV_CONTACT)
-        INV(ev->kind >= SEG_CONTACT_VISIT && ev->kind <= SEG_CONTACT_FEEDBACK);
+        INV(ev->kind >= SEG_CONTACT_VISIT && ev->kind < SEG_CONTACT__COUNT);
+    else if (ev->type == SEG_EV_PROFILE)
+        INV(ev->kind == SEG_CONTACT_NONE && !ev->has_amount);
     else
         INV(ev->kind == SEG_CONTACT_NONE && ev->has_amount);
     INV(ev->customer_id != NULL);
@@ -77,6 +132,7 @@ static void check_result(seg_reject_t r, const seg_event_t *ev,
     int64_t back;
     INV(seg_ts_format(ev->ts, buf) == 20);
     INV(seg_ts_parse_rfc3339(buf, 20, &back) == 0 && back == ev->ts);
+    check_attrs(&ev->attrs);
 }
 
 /* The same input decoded twice gives the same answer: no state leaks from

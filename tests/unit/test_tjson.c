@@ -102,11 +102,12 @@ static void readme_example(void **state)
 static void escapes_each_byte(void **state)
 {
     (void)state;
-    /* Every byte value at every position of a 1..20-byte id, so both the
-     * word-at-a-time scan and the byte tail see each one. */
-    char id[32], got[256], want[256];
+    /* Every byte value at every position of a 1..40-byte id, so the
+     * word-at-a-time scan, its overlapping last word, the word copy of a
+     * clean id (8..32 bytes) and the byte loop each see each one. */
+    char id[48], got[320], want[320];
     for (int c = 1; c < 256; c++) {
-        for (size_t len = 1; len <= 20; len++) {
+        for (size_t len = 1; len <= 40; len++) {
             for (size_t pos = 0; pos < len; pos++) {
                 memset(id, 'a', len);
                 id[pos] = (char)c;

@@ -231,6 +231,11 @@ static void test_every_day_round_trip(void **state)
         seg_ts_format(ts, got);
         if (strcmp(want, got) != 0)
             fail_msg("format(%lld) = %s, want %s", (long long)ts, got, want);
+        /* again: the text of the last instant is cached */
+        memset(got, 0, sizeof got);
+        seg_ts_format(ts, got);
+        if (strcmp(want, got) != 0)
+            fail_msg("format(%lld) = %s, want %s", (long long)ts, got, want);
         int64_t back;
         if (parse(got, &back) != 0 || back != ts)
             fail_msg("parse(%s) did not return %lld", got, (long long)ts);
