@@ -61,17 +61,34 @@ class TestFailure(Exception):
     """A precondition of a case did not hold; the case cannot go on."""
 
 
+WAITS = []   # (what, seconds taken, deadline, met): every wait_for of this process
+
+
 def wait_for(what, fn, timeout, interval=0.2):
     """Calls fn() until it returns something truthy; returns that. Raises
-    TestFailure naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    TestFailure naming `what` after `timeout` seconds. Each wait is
+    recorded in WAITS, so a run can report how close its waits came to
+    their deadlines (slowest_waits)."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     while True:
         v = fn()
         if v:
+            WAITS.append((what, time.monotonic() - t0, timeout, True))
             return v
         if time.monotonic() >= deadline:
+            WAITS.append((what, time.monotonic() - t0, timeout, False))
             raise TestFailure(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def slowest_waits(n=5, since=0):
+    """The n waits (of WAITS[since:]) that used the largest share of their
+    deadline, as text: a run that passes with a wait at 90 % of its
+    deadline is a flake waiting to happen on a slower machine."""
+    worst = sorted(WAITS[since:], key=lambda w: w[1] / w[2] if w[2] else 0, reverse=True)[:n]
+    return "; ".join(f"{what[:60]} {took:.1f}/{limit:.0f}s{'' if met else ' (missed)'}"
+                     for what, took, limit, met in worst)
 
 
 def free_port():
@@ -261,7 +278,7 @@ def tail(text, n=15):
 
 # ---- topics --------------------------------------------------------------------
 
-def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=60.0):
+def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=180.0):
     """Every record of `topic` from the beginning, read by kcat: a list of
     tuples split on tabs (partition, offset, key, value by default)."""
     r = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning",
@@ -275,6 +292,32 @@ def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=60.0):
         if line:
             out.append(tuple(line.split(b"\t", nf - 1)))
     return out
+
+
+def topic_size(bootstrap, topic):
+    """How many records `topic` holds (the sum over its partitions of end
+    minus begin offset), from one ListOffsets round trip with kafka-python.
+
+    Why: a wait for a large output topic to be complete must not read and
+    parse the whole topic every second. On a loaded machine that reading
+    took most of a core (kcat decompressing tens of MB, Python parsing
+    hundreds of thousands of lines) away from segd and the cluster, and the
+    wait itself then ran out of time. Waits poll this instead and read the
+    topic only once it holds enough records and has grown since the last
+    read (grown())."""
+    o = kafkatool.offsets(bootstrap, topic)
+    return sum(e - (o["begin"].get(p) or 0) for p, e in o["end"].items())
+
+
+def grown(bootstrap, topic, least, state):
+    """True when `topic` holds at least `least` records and more than when
+    this last returned True for the same `state` dict (kept in
+    state["size"]): the moment to read the topic again."""
+    n = topic_size(bootstrap, topic)
+    if n < least or n <= state.get("size", -1):
+        return False
+    state["size"] = n
+    return True
 
 
 def transitions(records):
