@@ -13,6 +13,8 @@ comes from `segd replay` on the same events, never from a daemon run.
 
 Cases (run all, or name some: daemon_tests.py cdnow dlq ...):
   cdnow     CDNOW end to end equals `segd replay` (idle wall-clock step)
+  behind    a partition read slowly (its broker 1.2 s late, idle_timeout 1 s)
+            is not idle while it has records to read: output equals replay
   dlq       bad records on the DLQ with exact headers and bytes; MessagePack
   sigterm   SIGTERM mid-stream, exit 0 in time, restart: nothing unprocessed
   join      a second instance joins the group and takes partitions
@@ -208,6 +210,47 @@ def cdnow(c, work):
                     m.get("segd_events_rejected_total") in (None, 0) and
                     m.get("segd_dlq_total") == 0 and
                     not L.kcat_dump(mc.bootstrap, "events-dlq"))
+            ended_ok(c, segd)
+        finally:
+            segd.kill()
+
+
+# ---------------------------------------------------------------------------------
+@case
+def behind(c, work):
+    """A partition with records still to read is never idle, however long
+    it goes without one. Input partition 0's broker answers every request
+    1.2 s late, longer than time.idle_timeout (1 s), while the others are
+    read at once; the input goes out in full batches, so partition 0 comes
+    in a few message sets, one per slow fetch. Time without a record alone
+    used to make such a partition idle: the watermark then ran past the
+    records not read yet and fired their customers' deadlines early (a
+    daemon blocked on a slow output did the same to every partition, so
+    the output depended on the machine's speed). Output equals replay."""
+    ev = with_sentinels(L.subset(L.cdnow_events(work), 30, 5), 6)
+    max_ts = max(L.ts_of(l) for l in ev)
+    want = set(L.replay(work, "behind", ev))
+    group = "behind"
+    with cluster(work, ["events:6", "transitions:6", "events-dlq:1", "churn-alerts:1"],
+                 group) as mc:
+        b = mc.bootstrap
+        # Input partition 0 alone on broker 3; the rest, the output and
+        # the group's coordinator on brokers 1 and 2.
+        for p in range(6):
+            mc.command(f"leader events {p} {3 if p == 0 else 1}")
+            mc.command(f"leader transitions {p} 2")
+            mc.command(f"leader {group}-changelog {p} 2")
+        mc.command("leader churn-alerts 0 2")
+        mc.command("leader events-dlq 0 2")
+        mc.command(f"coordinator group {group} 1")
+        L.produce(b, "events", ev, linger_ms=200)
+        mc.command("rtt 3 1200")
+        segd = Segd("segd", work, b, base_sets(group, **{"time.idle_timeout": "1s"}))
+        try:
+            wait_output(c, segd, b, want, 120, "partition 0 read slowly", until=max_ts)
+            m = segd.metrics()
+            c.check("every input record was folded", (m.get("segd_events_total") or 0) == len(ev),
+                    m.get("segd_events_total"))
             ended_ok(c, segd)
         finally:
             segd.kill()
@@ -669,17 +712,20 @@ def with_sentinels(ev, nparts):
     return ev + L.sentinels(nparts, max(L.ts_of(l) for l in ev))
 
 
-def wait_output(c, segd, bootstrap, want, timeout, desc, topic="transitions"):
+def wait_output(c, segd, bootstrap, want, timeout, desc, topic="transitions", until=None):
     """Waits until the output topic holds every line of `want` (as a set,
     deduplicated by id), then checks it holds nothing else. Returns the
-    records."""
+    records. until: leave out transitions `at` later than this instant
+    (those fired at wall-clock pace once all input is idle; replay stops
+    at the data's largest ts)."""
     state = {"recs": []}
 
     def look():
         state["recs"] = L.kcat_dump(bootstrap, topic)
         by_id, conflicts, badkeys = L.transitions(state["recs"])
-        state.update(got=set(by_id.values()), conflicts=conflicts, badkeys=badkeys)
-        return len(by_id) >= len(want)
+        got = {v for v in by_id.values() if until is None or L.at_of(v) <= until}
+        state.update(got=got, conflicts=conflicts, badkeys=badkeys)
+        return len(got) >= len(want)
 
     def complete():
         if not segd.alive():
