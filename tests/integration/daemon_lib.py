@@ -92,13 +92,64 @@ def slowest_waits(n=5, since=0):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (segd's
-    metrics.listen does not accept port 0)."""
+    """A TCP port on 127.0.0.1 that was free a moment ago. Another process
+    may take it before it is used: segd is started on port 0 instead
+    (listening_port)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def listening_ports(pid):
+    """TCP ports process `pid` listens on: its socket inodes (/proc/PID/fd)
+    matched against the LISTEN rows of /proc/PID/net/tcp and tcp6."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            if len(col) > 9 and col[3] == "0A" and col[9] in inodes:
+                ports.add(int(col[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def listening_port(proc, name, timeout=60.0):
+    """The one port `proc` (a segd started with metrics.listen on port 0)
+    listens on, once it does.
+
+    Why port 0: a port picked by the test and handed to segd is free only
+    "a moment ago"; another process (a concurrent suite's cluster, a kcat)
+    can take it before segd binds it, and with tens of segd per suite and
+    two suites at a time that is a matter of time. The kernel picks a free
+    port at the bind itself; it is read back here from the process's
+    listening socket, whatever segd's log settings are."""
+    def found():
+        ports = listening_ports(proc.pid)
+        if not ports and proc.poll() is not None:
+            raise TestFailure(f"{name} exited ({proc.returncode}) before it listened")
+        return ports
+    ports = wait_for(f"{name} to listen on its metrics port", found, timeout, 0.05)
+    if len(ports) != 1:
+        raise TestFailure(f"{name} listens on {sorted(ports)}, expected its metrics port only")
+    return ports.pop()
 
 
 def http_get(port, path, timeout=5.0):
@@ -167,12 +218,13 @@ class Segd:
         if not any(s.startswith("state.dir=") for s in sets):
             sets.append(f"state.dir={os.path.join(work, name + '.state')}")
         self.name = name
-        self.port = free_port() if metrics else None
+        self._metrics = metrics
+        self._port = None
         self.stderr_path = os.path.join(work, f"{name}.stderr")
         self.stdout_path = os.path.join(work, f"{name}.stdout")
         self.args = [SEGD, "run"] + (["--config", config] if config else []) + [
                      "--set", f"kafka.brokers={bootstrap}",
-                     "--set", f"metrics.listen=127.0.0.1:{self.port}" if metrics
+                     "--set", "metrics.listen=127.0.0.1:0" if metrics
                      else "metrics.listen=off"]
         for s in sets:
             self.args += ["--set", s]
@@ -182,6 +234,19 @@ class Segd:
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, preexec_fn=_die_with_parent)
         _LIVE.add(self)
+
+    @property
+    def port(self):
+        """The metrics port (None without metrics): segd listens on port 0
+        and the kernel's choice is read back once it listens
+        (listening_port), waiting for that if need be."""
+        if self._port is None and self._metrics:
+            self._port = listening_port(self.proc, self.name)
+        return self._port
+
+    @port.setter
+    def port(self, value):
+        self._port = value
 
     def exit_code(self, timeout):
         """Waits up to `timeout` s for segd to stop by itself: its exit
