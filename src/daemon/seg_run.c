@@ -104,9 +104,16 @@ static bool is_msgpack(const rd_kafka_message_t *m)
  * to its own in-flight token so its offset waits for what it caused. */
 static void handle(daemon_t *d, rd_kafka_message_t *m)
 {
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        /* Read to the end: every record fetched before is handled (the
+         * event comes after them), so the partition may now go idle. */
+        int s = m->rkt ? seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition)
+                       : -1;
+        if (s >= 0) seg_watermark_at_end(d->wm, (unsigned)s);
+        return;
+    }
     if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            seg_log(SEG_LOG_WARN, "kafka", "consumer: %s", rd_kafka_message_errstr(m));
+        seg_log(SEG_LOG_WARN, "kafka", "consumer: %s", rd_kafka_message_errstr(m));
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -117,6 +124,8 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
         return;
     }
     slot_t *sl = &d->slots[s];
+    /* Not at its end any more, whatever this record turns out to be. */
+    seg_watermark_more(d->wm, (unsigned)s);
     if (sl->next_offset >= 0 && m->offset < sl->next_offset) {
         /* Already folded into this state (the consumer went back, e.g. an
          * offset reset after a leader change): folding it again would

@@ -118,7 +118,8 @@ typedef struct forced { const char *name, *value, *why; } forced_t;
 static const forced_t consumer_forced[] = {
     { "enable.auto.offset.store", "false",
       "segd stores an offset only after every transition it caused is delivered" },
-    { "enable.partition.eof", "false", "segd does not use partition EOF events" },
+    { "enable.partition.eof", "true",
+      "only a partition read to its end may go idle and stop holding event time back" },
 };
 static const forced_t producer_forced[] = {
     { "enable.idempotence", "true", "transitions must not be duplicated or reordered by retries" },

@@ -3,6 +3,15 @@
  * are idle. A linear pass over the assigned partitions per update: a
  * daemon holds tens of partitions, and updates happen per poll batch, not
  * per event.
+ *
+ * Idle means read to the end and quiet: a partition the caller has not
+ * reported at its end (seg_watermark_at_end) is never idle, however long
+ * it has gone without a record. Time without records alone would also
+ * count a partition whose records are waiting behind a slow consumer
+ * (the daemon blocked on a full producer queue, a long checkpoint, a
+ * starved CPU): the watermark would then run past records not yet read
+ * and fire their customers' deadlines early, so the output would depend
+ * on how fast the machine was.
  */
 #include "time/seg_watermark.h"
 
@@ -13,6 +22,7 @@ typedef struct slot {
     bool    used;
     bool    has_ts;
     bool    idle;
+    bool    at_end;          /* read to the end since its last record */
     int64_t max_ts;          /* s */
     int64_t last_wall_ms;    /* arrival of the last record, or assignment */
 } slot_t;
@@ -77,12 +87,26 @@ void seg_watermark_observe(seg_watermark_t *w, unsigned slot, int64_t ts, int64_
     if (!s->has_ts || ts > s->max_ts) s->max_ts = ts;
     s->has_ts = true;
     s->idle = false;
+    s->at_end = false;
     s->last_wall_ms = now_ms;
     if (!w->any_ts || ts >= w->max_ts_all) {
         w->max_ts_all = ts;
         w->any_ts = true;
     }
     if (now_ms > w->last_wall_all_ms) w->last_wall_all_ms = now_ms;
+}
+
+void seg_watermark_more(seg_watermark_t *w, unsigned slot)
+{
+    if (slot >= w->nslots || !w->slots[slot].used) return;
+    w->slots[slot].at_end = false;
+    w->slots[slot].idle = false;
+}
+
+void seg_watermark_at_end(seg_watermark_t *w, unsigned slot)
+{
+    if (slot >= w->nslots || !w->slots[slot].used) return;
+    w->slots[slot].at_end = true;
 }
 
 int64_t seg_watermark_update(seg_watermark_t *w, int64_t now_ms)
@@ -96,7 +120,7 @@ int64_t seg_watermark_update(seg_watermark_t *w, int64_t now_ms)
         for (unsigned i = 0; i < w->nslots; i++) {
             slot_t *s = &w->slots[i];
             if (!s->used) continue;
-            s->idle = now_ms - s->last_wall_ms >= w->idle_ms;
+            s->idle = s->at_end && now_ms - s->last_wall_ms >= w->idle_ms;
             if (s->idle) continue;
             any_active = true;
             if (!s->has_ts) blocked = true;   /* new partition: wait for it */

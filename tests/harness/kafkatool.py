@@ -26,14 +26,16 @@ CLI (run with /usr/bin/python3; every command takes --bootstrap HOST:PORT,...):
       --timeout, default 60 s; retriable errors are retried until then).
   consume  --topic T[,T2] (--group G | --no-group) [--until-idle SECONDS]
            [--max N] [--from-beginning] [--with-headers] [--with-meta]
-           [--timeout SECONDS] [--session-timeout-ms MS]
+           [--timeout SECONDS] [--session-timeout-ms MS] [--until-end]
       Prints values one per line. With --with-headers and/or --with-meta it
       prints one JSON object per record instead: {"value": ...} plus
       "headers" {name: value} and/or topic, partition, offset, key,
       timestamp. Values and keys that are not UTF-8 appear as
       {"base64": "..."} in JSON mode. Stops after --max records, or after
       --until-idle seconds (default 5) without a record once partitions are
-      assigned, or at --timeout (default 120; exit 1). With --group the
+      assigned (with --until-end: once every assigned partition is read to
+      its end offset as of the assignment), or at --timeout (default 120;
+      exit 1). With --group the
       offsets are committed before exit, so the next run of the same group
       continues where this one stopped.
   wait-topic  --topic T [--partitions N] [--timeout S]
@@ -158,7 +160,8 @@ class _RetryCounter(logging.Handler):
 
 
 def produce(bootstrap, topic, records, key_field="customer_id", fmt="json", rate=None,
-            headers=None, acks="all", compression=None, partition=None, timeout=60):
+            headers=None, acks="all", compression=None, partition=None, timeout=60,
+            linger_ms=5):
     """Produces records and waits for every delivery report.
 
     records: an iterable of bytes/str NDJSON lines (sent as they are, with
@@ -166,7 +169,8 @@ def produce(bootstrap, topic, records, key_field="customer_id", fmt="json", rate
     summary dict the CLI prints. Raises nothing for per-record failures:
     they are counted in "failed" and the first error is in "error";
     "retries" counts batches retried after an error response, by error
-    class in "retry_errors".
+    class in "retry_errors". linger_ms: how long the producer waits to fill
+    a batch (16 KB); a larger value gives fewer, fuller batches.
     """
     packb = None
     if fmt == "msgpack-bytes":
@@ -186,7 +190,7 @@ def produce(bootstrap, topic, records, key_field="customer_id", fmt="json", rate
                       # Retry until `timeout`: a leader move in a test takes
                       # a metadata round or two, never a fixed count.
                       retries=2147483647, max_in_flight_requests_per_connection=1,
-                      linger_ms=5, request_timeout_ms=10000, retry_backoff_ms=50,
+                      linger_ms=linger_ms, request_timeout_ms=10000, retry_backoff_ms=50,
                       **_common(bootstrap))
     futures, unkeyed, n = [], 0, 0
     t0 = time.monotonic()
@@ -263,10 +267,17 @@ def _text_or_b64(b):
 
 
 def consume(bootstrap, topics, group=None, until_idle=5.0, max_records=None,
-            from_beginning=False, timeout=120.0, on_record=None, session_timeout_ms=10000):
+            from_beginning=False, timeout=120.0, on_record=None, session_timeout_ms=10000,
+            until_end=False):
     """Consumes until max_records, until_idle seconds without a record (the
     clock starts once partitions are assigned, so a slow group join does not
     end the run early), or timeout.
+
+    until_end: instead of the idle clock, stop once every assigned
+    partition has been read up to its end offset as of the assignment.
+    A topic that is known to be complete (say, its producer's offsets are
+    committed) is then read whole however slowly the records come; an idle
+    gap is a guess that a loaded machine can break.
 
     group None: all partitions assigned by hand, no offsets committed.
     With a group: subscribe, and commit the consumed offsets before closing.
@@ -307,15 +318,21 @@ def consume(bootstrap, topics, group=None, until_idle=5.0, max_records=None,
             else:
                 c.seek_to_end()
         last = None  # monotonic time of the last record, or of the assignment
+        end = None   # until_end: {TopicPartition: end offset at the assignment}
         while True:
             now = time.monotonic()
             if now >= deadline:
                 timed_out = True
                 break
+            if until_end and end is not None and \
+                    all(c.position(tp) >= o for tp, o in end.items()):
+                break
             batch = c.poll(timeout_ms=200, max_records=(
                 None if max_records is None else max(1, max_records - len(out))))
             if last is None and c.assignment():
                 last = time.monotonic()
+                if until_end:
+                    end = c.end_offsets(list(c.assignment()))
             for recs in batch.values():
                 for r in recs:
                     out.append(r)
@@ -325,7 +342,7 @@ def consume(bootstrap, topics, group=None, until_idle=5.0, max_records=None,
                 last = time.monotonic()
             if max_records is not None and len(out) >= max_records:
                 break
-            if last is not None and time.monotonic() - last >= until_idle:
+            if not until_end and last is not None and time.monotonic() - last >= until_idle:
                 break
         if group and out:
             c.commit()
@@ -445,6 +462,8 @@ def main(argv=None):
     g.add_argument("--group")
     g.add_argument("--no-group", action="store_true")
     s.add_argument("--until-idle", type=float, default=5.0)
+    s.add_argument("--until-end", action="store_true",
+                   help="stop at the end offsets as of the assignment, not after an idle gap")
     s.add_argument("--max", type=int)
     s.add_argument("--from-beginning", action="store_true")
     s.add_argument("--with-headers", action="store_true")
@@ -499,7 +518,8 @@ def main(argv=None):
         recs, timed_out = consume(a.bootstrap, topics, group=a.group, until_idle=a.until_idle,
                                   max_records=a.max, from_beginning=a.from_beginning,
                                   timeout=a.timeout, on_record=emit,
-                                  session_timeout_ms=a.session_timeout_ms)
+                                  session_timeout_ms=a.session_timeout_ms,
+                                  until_end=a.until_end)
         out.flush()
         print(f"kafkatool: consumed {len(recs)} records"
               + (" (timed out)" if timed_out else ""), file=sys.stderr)

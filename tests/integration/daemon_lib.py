@@ -61,27 +61,95 @@ class TestFailure(Exception):
     """A precondition of a case did not hold; the case cannot go on."""
 
 
+WAITS = []   # (what, seconds taken, deadline, met): every wait_for of this process
+
+
 def wait_for(what, fn, timeout, interval=0.2):
     """Calls fn() until it returns something truthy; returns that. Raises
-    TestFailure naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    TestFailure naming `what` after `timeout` seconds. Each wait is
+    recorded in WAITS, so a run can report how close its waits came to
+    their deadlines (slowest_waits)."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     while True:
         v = fn()
         if v:
+            WAITS.append((what, time.monotonic() - t0, timeout, True))
             return v
         if time.monotonic() >= deadline:
+            WAITS.append((what, time.monotonic() - t0, timeout, False))
             raise TestFailure(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
 
+def slowest_waits(n=5, since=0):
+    """The n waits (of WAITS[since:]) that used the largest share of their
+    deadline, as text: a run that passes with a wait at 90 % of its
+    deadline is a flake waiting to happen on a slower machine."""
+    worst = sorted(WAITS[since:], key=lambda w: w[1] / w[2] if w[2] else 0, reverse=True)[:n]
+    return "; ".join(f"{what[:60]} {took:.1f}/{limit:.0f}s{'' if met else ' (missed)'}"
+                     for what, took, limit, met in worst)
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (segd's
-    metrics.listen does not accept port 0)."""
+    """A TCP port on 127.0.0.1 that was free a moment ago. Another process
+    may take it before it is used: segd is started on port 0 instead
+    (listening_port)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def listening_ports(pid):
+    """TCP ports process `pid` listens on: its socket inodes (/proc/PID/fd)
+    matched against the LISTEN rows of /proc/PID/net/tcp and tcp6."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            if len(col) > 9 and col[3] == "0A" and col[9] in inodes:
+                ports.add(int(col[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def listening_port(proc, name, timeout=60.0):
+    """The one port `proc` (a segd started with metrics.listen on port 0)
+    listens on, once it does.
+
+    Why port 0: a port picked by the test and handed to segd is free only
+    "a moment ago"; another process (a concurrent suite's cluster, a kcat)
+    can take it before segd binds it, and with tens of segd per suite and
+    two suites at a time that is a matter of time. The kernel picks a free
+    port at the bind itself; it is read back here from the process's
+    listening socket, whatever segd's log settings are."""
+    def found():
+        ports = listening_ports(proc.pid)
+        if not ports and proc.poll() is not None:
+            raise TestFailure(f"{name} exited ({proc.returncode}) before it listened")
+        return ports
+    ports = wait_for(f"{name} to listen on its metrics port", found, timeout, 0.05)
+    if len(ports) != 1:
+        raise TestFailure(f"{name} listens on {sorted(ports)}, expected its metrics port only")
+    return ports.pop()
 
 
 def http_get(port, path, timeout=5.0):
@@ -160,12 +228,13 @@ class Segd:
         if not any(s.startswith("state.dir=") for s in sets):
             sets.append(f"state.dir={os.path.join(work, name + '.state')}")
         self.name = name
-        self.port = free_port() if metrics else None
+        self._metrics = metrics
+        self._port = None
         self.stderr_path = os.path.join(work, f"{name}.stderr")
         self.stdout_path = os.path.join(work, f"{name}.stdout")
         self.args = [SEGD, "run"] + (["--config", config] if config else []) + [
                      "--set", f"kafka.brokers={bootstrap}",
-                     "--set", f"metrics.listen=127.0.0.1:{self.port}" if metrics
+                     "--set", "metrics.listen=127.0.0.1:0" if metrics
                      else "metrics.listen=off"]
         for s in sets:
             self.args += ["--set", s]
@@ -175,6 +244,19 @@ class Segd:
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, preexec_fn=_die_with_parent)
         _LIVE.add(self)
+
+    @property
+    def port(self):
+        """The metrics port (None without metrics): segd listens on port 0
+        and the kernel's choice is read back once it listens
+        (listening_port), waiting for that if need be."""
+        if self._port is None and self._metrics:
+            self._port = listening_port(self.proc, self.name)
+        return self._port
+
+    @port.setter
+    def port(self, value):
+        self._port = value
 
     def exit_code(self, timeout):
         """Waits up to `timeout` s for segd to stop by itself: its exit
@@ -271,7 +353,7 @@ def tail(text, n=15):
 
 # ---- topics --------------------------------------------------------------------
 
-def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=60.0):
+def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=180.0):
     """Every record of `topic` from the beginning, read by kcat: a list of
     tuples split on tabs (partition, offset, key, value by default)."""
     r = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning",
@@ -285,6 +367,32 @@ def kcat_dump(bootstrap, topic, fmt="%p\t%o\t%k\t%s\n", timeout=60.0):
         if line:
             out.append(tuple(line.split(b"\t", nf - 1)))
     return out
+
+
+def topic_size(bootstrap, topic):
+    """How many records `topic` holds (the sum over its partitions of end
+    minus begin offset), from one ListOffsets round trip with kafka-python.
+
+    Why: a wait for a large output topic to be complete must not read and
+    parse the whole topic every second. On a loaded machine that reading
+    took most of a core (kcat decompressing tens of MB, Python parsing
+    hundreds of thousands of lines) away from segd and the cluster, and the
+    wait itself then ran out of time. Waits poll this instead and read the
+    topic only once it holds enough records and has grown since the last
+    read (grown())."""
+    o = kafkatool.offsets(bootstrap, topic)
+    return sum(e - (o["begin"].get(p) or 0) for p, e in o["end"].items())
+
+
+def grown(bootstrap, topic, least, state):
+    """True when `topic` holds at least `least` records and more than when
+    this last returned True for the same `state` dict (kept in
+    state["size"]): the moment to read the topic again."""
+    n = topic_size(bootstrap, topic)
+    if n < least or n <= state.get("size", -1):
+        return False
+    state["size"] = n
+    return True
 
 
 def transitions(records):

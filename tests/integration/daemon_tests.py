@@ -13,6 +13,8 @@ comes from `segd replay` on the same events, never from a daemon run.
 
 Cases (run all, or name some: daemon_tests.py cdnow dlq ...):
   cdnow     CDNOW end to end equals `segd replay` (idle wall-clock step)
+  behind    a partition read slowly (its broker 1.2 s late, idle_timeout 1 s)
+            is not idle while it has records to read: output equals replay
   dlq       bad records on the DLQ with exact headers and bytes; MessagePack
   sigterm   SIGTERM mid-stream, exit 0 in time, restart: nothing unprocessed
   join      a second instance joins the group and takes partitions
@@ -162,10 +164,7 @@ def cdnow(c, work):
             segd.wait_log(r"assigned 6 partition", 30)
             state = {}
 
-            def complete():
-                if not segd.alive():
-                    raise TestFailure(f"segd exited ({segd.proc.returncode}):\n"
-                                      f"{L.tail(segd.log())}")
+            def look():
                 recs = L.kcat_dump(mc.bootstrap, "transitions")
                 by_id, conflicts, badkeys = L.transitions(recs)
                 # As wall time passes in idle mode, segd also fires deadlines
@@ -175,10 +174,18 @@ def cdnow(c, work):
                 got = {v for v in by_id.values() if L.at_of(v) <= max_ts}
                 state.update(recs=recs, got=got, conflicts=conflicts, badkeys=badkeys)
                 return len(got) >= len(want)
+
+            def complete():
+                if not segd.alive():
+                    raise TestFailure(f"segd exited ({segd.proc.returncode}):\n"
+                                      f"{L.tail(segd.log())}")
+                # 330k transitions: read them only once there are enough.
+                return L.grown(mc.bootstrap, "transitions", len(want), state) and look()
             try:
-                wait_for("all transitions on the output topic", complete, 90, 1.0)
+                wait_for("all transitions on the output topic", complete, 240, 1.0)
             except TestFailure as e:
                 c.check("output complete", False, e)
+                look()
             got = state.get("got", set())
             c.check(f"output at <= {max_ts} equals segd replay ({len(want)} lines, byte for "
                     "byte, deduplicated by id)", got == want, L.diff_summary(want, got))
@@ -203,6 +210,47 @@ def cdnow(c, work):
                     m.get("segd_events_rejected_total") in (None, 0) and
                     m.get("segd_dlq_total") == 0 and
                     not L.kcat_dump(mc.bootstrap, "events-dlq"))
+            ended_ok(c, segd)
+        finally:
+            segd.kill()
+
+
+# ---------------------------------------------------------------------------------
+@case
+def behind(c, work):
+    """A partition with records still to read is never idle, however long
+    it goes without one. Input partition 0's broker answers every request
+    1.2 s late, longer than time.idle_timeout (1 s), while the others are
+    read at once; the input goes out in full batches, so partition 0 comes
+    in a few message sets, one per slow fetch. Time without a record alone
+    used to make such a partition idle: the watermark then ran past the
+    records not read yet and fired their customers' deadlines early (a
+    daemon blocked on a slow output did the same to every partition, so
+    the output depended on the machine's speed). Output equals replay."""
+    ev = with_sentinels(L.subset(L.cdnow_events(work), 30, 5), 6)
+    max_ts = max(L.ts_of(l) for l in ev)
+    want = set(L.replay(work, "behind", ev))
+    group = "behind"
+    with cluster(work, ["events:6", "transitions:6", "events-dlq:1", "churn-alerts:1"],
+                 group) as mc:
+        b = mc.bootstrap
+        # Input partition 0 alone on broker 3; the rest, the output and
+        # the group's coordinator on brokers 1 and 2.
+        for p in range(6):
+            mc.command(f"leader events {p} {3 if p == 0 else 1}")
+            mc.command(f"leader transitions {p} 2")
+            mc.command(f"leader {group}-changelog {p} 2")
+        mc.command("leader churn-alerts 0 2")
+        mc.command("leader events-dlq 0 2")
+        mc.command(f"coordinator group {group} 1")
+        L.produce(b, "events", ev, linger_ms=200)
+        mc.command("rtt 3 1200")
+        segd = Segd("segd", work, b, base_sets(group, **{"time.idle_timeout": "1s"}))
+        try:
+            wait_output(c, segd, b, want, 120, "partition 0 read slowly", until=max_ts)
+            m = segd.metrics()
+            c.check("every input record was folded", (m.get("segd_events_total") or 0) == len(ev),
+                    m.get("segd_events_total"))
             ended_ok(c, segd)
         finally:
             segd.kill()
@@ -333,7 +381,7 @@ def dlq(c, work):
             check_wait(c, "offsets of rejected records are committed too (all partitions at end)",
                        lambda: L.committed_at_end(b, "events", group)[0], 15)
             dl, _ = L.kafkatool.consume(b, "events-dlq", from_beginning=True,
-                                        until_idle=2, timeout=30)
+                                        until_end=True, timeout=60)
             seen = {}
             for d in dl:
                 h = {k: v.decode() for k, v in (d.headers or [])}
@@ -429,15 +477,31 @@ def sigterm(c, work):
         try:
             a.wait_log(r"assigned 6 partition", 30)
             a.wait_http()
-            prod = Producer(b, "events", lines, rate=3000)
+            # The second half is held back until segd-1 has its SIGTERM,
+            # so that the stop comes mid-stream by construction, not by
+            # how fast this machine happens to be.
+            half = len(lines) // 2
+            gate = threading.Event()
+
+            def feed():
+                yield from lines[:half]
+                gate.wait(120)
+                yield from lines[half:]
+            prod = Producer(b, "events", feed(), rate=3000)
             prod.start()
             wait_for("segd-1 to fold a fifth of the input",
-                     lambda: processed(a.metrics()) >= len(lines) // 5, 30, 0.1)
-            mid = prod.is_alive()
+                     lambda: processed(a.metrics()) >= len(lines) // 5, 60, 0.1)
             before = processed(a.metrics())
-            rc, secs = a.term(30)
-            c.check(f"SIGTERM while the input was still being produced "
-                    f"(segd-1 had handled {before:.0f} of {len(lines)})", mid)
+            t_term = time.monotonic()
+            a.signal(signal.SIGTERM)
+            gate.set()
+            rc = a.exit_code(30)
+            secs = time.monotonic() - t_term
+            if rc is None:
+                a.kill()
+            c.check(f"SIGTERM while the input was still being produced (segd-1 had handled "
+                    f"{before:.0f} of {len(lines)}; the last {len(lines) - half} were produced "
+                    "after the SIGTERM)", before < len(lines))
             c.check(f"segd-1 exits 0 within shutdown_timeout 15s (took {secs:.1f}s)",
                     rc == 0 and secs < 15, f"exit {rc}; log:\n{L.tail(a.log())}")
             c.check("segd-1 logs a clean stop after draining",
@@ -472,8 +536,8 @@ def sigterm(c, work):
             c.check(f"every customer's first transition ({len(first)}, as segd replay "
                     "gives them) is on the output topic", first <= by_line,
                     L.diff_summary(first, first & by_line))
-            dl, _ = L.kafkatool.consume(b, "events-dlq", from_beginning=True, until_idle=2,
-                                        timeout=30)
+            dl, _ = L.kafkatool.consume(b, "events-dlq", from_beginning=True, until_end=True,
+                                        timeout=60)
             pos = {(h.get("segd.source.partition"), h.get("segd.source.offset"))
                    for h in ({k: v.decode() for k, v in (d.headers or [])} for d in dl)}
             c.check(f"all {len(bad)} bad records reached the DLQ (distinct source offsets)",
@@ -648,24 +712,31 @@ def with_sentinels(ev, nparts):
     return ev + L.sentinels(nparts, max(L.ts_of(l) for l in ev))
 
 
-def wait_output(c, segd, bootstrap, want, timeout, desc, topic="transitions"):
+def wait_output(c, segd, bootstrap, want, timeout, desc, topic="transitions", until=None):
     """Waits until the output topic holds every line of `want` (as a set,
     deduplicated by id), then checks it holds nothing else. Returns the
-    records."""
+    records. until: leave out transitions `at` later than this instant
+    (those fired at wall-clock pace once all input is idle; replay stops
+    at the data's largest ts)."""
     state = {"recs": []}
+
+    def look():
+        state["recs"] = L.kcat_dump(bootstrap, topic)
+        by_id, conflicts, badkeys = L.transitions(state["recs"])
+        got = {v for v in by_id.values() if until is None or L.at_of(v) <= until}
+        state.update(got=got, conflicts=conflicts, badkeys=badkeys)
+        return len(got) >= len(want)
 
     def complete():
         if not segd.alive():
             raise TestFailure(f"{segd.name} exited ({segd.proc.returncode}):\n"
                               f"{L.tail(segd.log())}")
-        state["recs"] = L.kcat_dump(bootstrap, topic)
-        by_id, conflicts, badkeys = L.transitions(state["recs"])
-        state.update(got=set(by_id.values()), conflicts=conflicts, badkeys=badkeys)
-        return len(by_id) >= len(want)
+        return L.grown(bootstrap, topic, len(want), state) and look()
     try:
         wait_for(desc, complete, timeout, 1.0)
     except TestFailure as e:
         c.check(f"{desc}: output complete", False, e)
+        look()
     got = state.get("got", set())
     c.check(f"{desc}: output equals segd replay ({len(want)} lines, byte for byte)",
             got == want, L.diff_summary(want, got))
@@ -682,9 +753,15 @@ def broker(c, work):
     """A broker leading input and output partitions goes down while events
     are produced; its partitions move to the others (the mock does not
     elect leaders: the test does, as a controller would); it comes back and
-    leads again. segd rides through it: every transition still arrives."""
+    leads again. segd rides through it: every transition still arrives.
+
+    The stream comes in three parts, so that the outage is mid-stream by
+    construction rather than by timing: the first is being produced when
+    the broker goes down, the second is produced and folded while it is
+    down, the third after it is back."""
     ev = with_sentinels(L.subset(L.cdnow_events(work), 5, 1), 6)
     want = set(L.replay(work, "broker", ev))
+    cut1, cut2 = len(ev) // 3, 2 * len(ev) // 3
     group = "broker"
     topics = {"events": 6, "transitions": 12, "events-dlq": 3, "churn-alerts": 3}
     with cluster(work, [f"{t}:{n}:3" for t, n in topics.items()], group) as mc:
@@ -698,9 +775,9 @@ def broker(c, work):
         segd = Segd("segd", work, b, base_sets(group, **{"time.idle_timeout": "1h"}))
         try:
             segd.wait_log(r"assigned 6 partition", 30)
-            prod = Producer(b, "events", ev, rate=3000)
+            prod = Producer(b, "events", ev[:cut1], rate=3000)
             prod.start()
-            wait_for("segd to start folding", lambda: processed(segd.metrics()) > 500, 20, 0.1)
+            wait_for("segd to start folding", lambda: processed(segd.metrics()) > 500, 60, 0.1)
             mc.command(f"broker_down {victim}")
             moved = []
             for t in topics:
@@ -713,18 +790,34 @@ def broker(c, work):
                     any(t == "events" for t, _ in moved) and
                     any(t == "transitions" for t, _ in moved) and
                     all(x != victim for t in topics for x in mc.leaders(t).values()))
-            time.sleep(3)
-            n_down = processed(segd.metrics())
+            if not prod.finish(c):
+                return
+            # The second part, produced and folded with the broker down:
+            # segd reads from and writes to the moved leaders.
+            prod = Producer(b, "events", ev[cut1:cut2], rate=3000)
+            prod.start()
+            if not prod.finish(c):
+                return
+            n_down = None
+            try:
+                n_down = wait_for(
+                    f"segd to fold the {cut2} records produced so far, broker {victim} down",
+                    lambda: (lambda n: n if n >= cut2 else 0)(processed(segd.metrics())),
+                    90, 0.2)
+            except TestFailure as e:
+                c.check(f"segd folds what is produced while broker {victim} is down", False, e)
             mc.command(f"broker_up {victim}")
             back = [(t, p) for t, p in moved if t in ("events", "transitions")][:2]
             for t, p in back:
                 mc.command(f"leader {t} {p} {victim}")
             c.check(f"broker {victim} up again, leading {back} again",
                     all(mc.leaders(t)[p] == victim for t, p in back))
+            prod = Producer(b, "events", ev[cut2:], rate=3000)
+            prod.start()
             if not prod.finish(c):
                 return
-            c.check(f"the outage was mid-stream (segd had handled {n_down:.0f} of {len(ev)} "
-                    "when the broker came back)", 0 < n_down < len(ev))
+            c.check(f"the outage was mid-stream (segd had handled {n_down} of {len(ev)} "
+                    "when the broker came back)", n_down and n_down < len(ev))
             # kafka-python is not an idempotent producer: a request the
             # broker appended but could not answer before going down is sent
             # again, and the input topic then holds that record twice. segd
@@ -744,7 +837,7 @@ def broker(c, work):
                 c.check("committed == end on every input partition", True)
             except TestFailure as e:
                 c.check("committed == end on every input partition", False, e)
-            wait_output(c, segd, b, want, 60, "after the outage")
+            wait_output(c, segd, b, want, 120, "after the outage")
             print(f"     info: the consumer delivered {segd.metrics().get('segd_redelivered_records_total'):.0f} "
                   "record(s) again after the leader moves; segd skipped them", flush=True)
             port = b.split(",")[victim - 1].split(":")[1]
@@ -784,7 +877,7 @@ def inject(c, work):
                    "OFFSET_METADATA_TOO_LARGE")
         segd = Segd("segd", work, b, base_sets(group, **{"time.idle_timeout": "1h"}))
         try:
-            wait_output(c, segd, b, want, 60, "through injected errors")
+            wait_output(c, segd, b, want, 120, "through injected errors")
             try:
                 L.wait_committed(b, "events", group, 40)
                 c.check("committed == end on every input partition", True)
@@ -846,7 +939,7 @@ def redeliver(c, work):
                     all(v in (None, 0) for v in off["committed"].values()), off)
             for p, x in lead.items():
                 mc.command(f"leader transitions {p} {x}")
-            wait_output(c, segd, b, want, 60, "after leaders return")
+            wait_output(c, segd, b, want, 120, "after leaders return")
             try:
                 L.wait_committed(b, "events", group, 30)
                 c.check("committed == end on every input partition", True)
@@ -965,8 +1058,8 @@ def fatal_dlq(c, work):
                 L.wait_committed(b, "events", group, 40)
             except TestFailure as e:
                 c.check("after a restart every input partition is committed", False, e)
-            dl, _ = L.kafkatool.consume(b, "events-dlq", from_beginning=True, until_idle=2,
-                                        timeout=30)
+            dl, _ = L.kafkatool.consume(b, "events-dlq", from_beginning=True, until_end=True,
+                                        timeout=60)
             c.check("after a restart with the cause fixed, the rejected record is on the DLQ",
                     [d.value for d in dl] == [big], f"{len(dl)} DLQ records")
             ended_ok(c, b2)
@@ -1001,7 +1094,12 @@ def oversized(c, work):
         segd = Segd("segd", work, b, base_sets(group))
         try:
             segd.wait_log(r"assigned 1 partition", 30)
-            time.sleep(3)
+            # The rejection is committed only once its DLQ copy is
+            # delivered: after this the DLQ holds whatever segd sent.
+            try:
+                L.wait_committed(b, "events", group, 60, watch=[segd])
+            except TestFailure as e:
+                c.check("the record is handled (its offset committed)", False, e)
             c.check("segd keeps running", segd.alive(), L.tail(segd.log(), 4))
             recs = L.kcat_dump(b, "events-dlq", fmt="%o\t%h\t%S\n")
             ok = len(recs) == 1 and b"segd.reason=oversized_record" in recs[0][1] and \
@@ -1109,7 +1207,7 @@ def routes(c, work):
             "time.idle_timeout": "1h",
             "routes.winback": "lifecycle from at_risk,silent,churned -> active,loyal"}))
         try:
-            main_recs = wait_output(c, segd, b, want, 60, "main output")
+            main_recs = wait_output(c, segd, b, want, 120, "main output")
             main_lines = {r[3] for r in main_recs}
             for topic, exp, pick in (("churn-alerts", churn, is_churn),
                                      ("winback", winback, is_winback)):
@@ -1483,6 +1581,7 @@ def main(argv):
             cwork = os.path.join(work, fn.__name__)
             os.makedirs(cwork)
             t0 = time.monotonic()
+            nwaits = len(L.WAITS)
             try:
                 fn(C, cwork)
             except TestFailure as e:
@@ -1490,7 +1589,8 @@ def main(argv):
             except Exception:  # a broken case is a failure, not a crash of the run
                 C.check("runs to the end", False, traceback.format_exc())
             times.append((fn.__name__, time.monotonic() - t0))
-            print(f"-- {fn.__name__}: {times[-1][1]:.1f}s", flush=True)
+            print(f"-- {fn.__name__}: {times[-1][1]:.1f}s (slowest wait: "
+                  f"{L.slowest_waits(1, nwaits) or 'none'})", flush=True)
     finally:
         L._kill_all()
         if C.failed == 0 and not os.environ.get("SEG_KEEP_WORK"):

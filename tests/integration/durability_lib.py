@@ -54,7 +54,7 @@ from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 os.environ.setdefault("SEGD", SEGD)   # daemon_lib reads it at import
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (TestFailure as Failure, _die_with_parent,  # noqa: E402,F401
-                        cdnow_events, free_port, partition_of, produce,
+                        cdnow_events, free_port, listening_port, partition_of, produce,
                         restore_lines, snapshot_files, snapshot_header,
                         replay, sentinels, tail, ts_of, wait_committed, wait_for)
 
@@ -75,9 +75,9 @@ class Segd:
 
     def __init__(self, name, work, args, env=None):
         self.name = name
-        self.port = free_port()
+        self._port = None   # port 0: the kernel picks it (daemon_lib.listening_port)
         self.log_path = os.path.join(work, f"{name}.log")
-        self.args = [SEGD, "run", "--set", f"metrics.listen=127.0.0.1:{self.port}"] + args
+        self.args = [SEGD, "run", "--set", "metrics.listen=127.0.0.1:0"] + args
         e = dict(os.environ)
         e.pop("SEGD_FAULT", None)
         e.update(env or {})
@@ -86,6 +86,13 @@ class Segd:
                                      stderr=subprocess.STDOUT, env=e,
                                      preexec_fn=_die_with_parent)
         _LIVE.add(self)
+
+    @property
+    def port(self):
+        """The metrics port, read back once segd listens."""
+        if self._port is None:
+            self._port = listening_port(self.proc, self.name)
+        return self._port
 
     def alive(self):
         return self.proc.poll() is None
@@ -113,7 +120,11 @@ class Segd:
         """{(name, frozenset(labels)): value} of one /metrics scrape, or
         None if it does not answer."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
+            port = self.port
+        except Failure:   # it exited before it listened
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
                 text = r.read().decode()
         except (OSError, urllib.error.URLError):
             return None

@@ -204,7 +204,7 @@ check "kcat reads all 10000 back: byte-exact values, murmur2 partition per custo
   'verify events "$WORK/kcat1.tsv" "$WORK/ev1.ndjson" 6 content-type=application/json'
 
 kt consume --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 --from-beginning \
-  --until-idle 2 --with-meta --with-headers >"$WORK/g1.json" 2>"$WORK/g1.err"
+  --until-end --with-meta --with-headers >"$WORK/g1.json" 2>"$WORK/g1.err"
 verify kt2dump "$WORK/g1.json" >"$WORK/g1.tsv"
 check "kafka-python group g1 reads the same 10000 records" \
   'verify events "$WORK/g1.tsv" "$WORK/ev1.ndjson" 6 content-type=application/json'
@@ -265,7 +265,7 @@ kcat_dump events "$WORK/kcat2.tsv"
 cat "$WORK/ev1.ndjson" "$WORK/ev2.ndjson" >"$WORK/ev12.ndjson"
 check "kcat reads all 11000 with broker $L down" \
   'verify events "$WORK/kcat2.tsv" "$WORK/ev12.ndjson" 6'
-kt consume --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 --until-idle 2 \
+kt consume --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 --until-end \
   >"$WORK/g1b.txt" 2>"$WORK/g1b.err"
 check "group g1 (coordinator moved to $NEW) resumes and reads exactly the 1000 new" \
   'diff <(sort "$WORK/g1b.txt") <(sort "$WORK/ev2.ndjson")'
@@ -307,7 +307,7 @@ check "broker $B's 2 REQUEST_TIMED_OUT were hit and retried; 50 delivered" \
 
 # On g1's coordinator ($NEW, set above), so error_count can show they were hit.
 mc_cmd "broker_push_errors $NEW OffsetCommit COORDINATOR_NOT_AVAILABLE REQUEST_TIMED_OUT" >/dev/null
-kt consume --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 --until-idle 2 \
+kt consume --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 --until-end \
   >"$WORK/g1c.txt" 2>"$WORK/g1c.err"
 kt offsets --bootstrap "$MC_BOOTSTRAP" --topic events --group g1 >"$WORK/off2.json"
 check "2 OffsetCommit errors hit and retried: g1 read the 650 new records, committed the end" \
@@ -328,29 +328,29 @@ BIN=$(MC_DIR=$WORK mc_binary)
 "$BIN" --brokers 1 --control "$WORK/term.ctl" </dev/null >"$WORK/term.out" 2>"$WORK/term.err" &
 TPID=$!
 BG_PIDS+=("$TPID")
-for i in $(seq 100); do [ -p "$WORK/term.ctl" ] && grep -q BOOTSTRAP "$WORK/term.out" && break; sleep 0.05; done
+for i in $(seq 600); do [ -p "$WORK/term.ctl" ] && grep -q BOOTSTRAP "$WORK/term.out" && break; sleep 0.05; done
 echo ping >"$WORK/term.ctl"
-for i in $(seq 100); do [ "$(wc -l <"$WORK/term.out")" -ge 2 ] && break; sleep 0.05; done
+for i in $(seq 600); do [ "$(wc -l <"$WORK/term.out")" -ge 2 ] && break; sleep 0.05; done
 check "--control FIFO: commands answered on stdout after stdin EOF" \
   '[ "$(sed -n 2p "$WORK/term.out")" = "OK $(sed -n "s/^BOOTSTRAP //p" "$WORK/term.out")" ]'
 kill -TERM "$TPID"
-for i in $(seq 100); do alive "$TPID" || break; sleep 0.05; done
+for i in $(seq 600); do alive "$TPID" || break; sleep 0.05; done
 wait "$TPID"
 RC=$?
-check "SIGTERM: exit 0 within 5 s, FIFO removed" '[ "$RC" = 0 ] && [ ! -e "$WORK/term.ctl" ]'
+check "SIGTERM: exit 0, FIFO removed" '[ "$RC" = 0 ] && [ ! -e "$WORK/term.ctl" ]'
 
 # The harness's parent is a shell that gets SIGKILLed: no trap runs there.
 bash -c '"$1" --brokers 1 --control "$2/orphan.ctl" </dev/null >"$2/orphan.out" 2>/dev/null &
          echo $! >"$2/orphan.pid"; wait' _ "$BIN" "$WORK" &
 SH=$!
 BG_PIDS+=("$SH")
-for i in $(seq 100); do grep -q BOOTSTRAP "$WORK/orphan.out" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 600); do grep -q BOOTSTRAP "$WORK/orphan.out" 2>/dev/null && break; sleep 0.05; done
 OPID=$(cat "$WORK/orphan.pid")
 BG_PIDS+=("$OPID")
 check "orphan test: the harness is up before its parent dies" 'alive "$OPID"'
 { kill -KILL "$SH"; wait "$SH"; } 2>/dev/null  # reaped here, quietly
-for i in $(seq 100); do alive "$OPID" || break; sleep 0.05; done
-check "parent SIGKILLed: the harness exits by itself within 5 s" '! alive "$OPID"'
+for i in $(seq 600); do alive "$OPID" || break; sleep 0.05; done
+check "parent SIGKILLed: the harness exits by itself (it polls its parent every 200 ms)" '! alive "$OPID"'
 
 # ---- 7. the Python API: cluster.py + kafkatool as a module ---------------
 "$PY" - "$SRC/tests/harness" >"$WORK/py.out" 2>&1 <<'PYEOF'
@@ -371,8 +371,8 @@ except ClusterError:
 recs = [{"customer_id": f"c{i % 7}", "seq": i} for i in range(300)]
 res = kafkatool.produce(bootstrap, "py", recs, headers=[("src", b"py")])
 assert (res["produced"], res["failed"]) == (300, 0), res
-got, timed_out = kafkatool.consume(bootstrap, "py", from_beginning=True, until_idle=1.5,
-                                   timeout=30)
+got, timed_out = kafkatool.consume(bootstrap, "py", from_beginning=True, until_end=True,
+                                   timeout=60)
 assert not timed_out and len(got) == 300, (len(got), timed_out)
 assert all(r.headers == [("src", b"py")] for r in got)
 # Every partition led by broker 1 moves to 2, then broker 1 goes down.

@@ -1,5 +1,5 @@
-/* seg_watermark: min over active partitions, idleness, wall pace, never
- * backwards. */
+/* seg_watermark: min over active partitions, idleness (read to the end
+ * and quiet), wall pace, never backwards. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +26,9 @@ static void min_over_active_partitions(void **state)
     seg_watermark_observe(w, 3, 100, 700);
     seg_watermark_observe(w, 0, 900, 700);
     assert_int_equal(seg_watermark_update(w, 800), 990);
-    /* slot 0 idle (30 s without records) no longer holds it back */
+    /* slot 0 idle (read to its end, 30 s without records) no longer holds
+     * it back */
+    seg_watermark_at_end(w, 0);
     seg_watermark_observe(w, 3, 3000, 20000);
     assert_int_equal(seg_watermark_update(w, 30700), 2990);
     assert_true(seg_watermark_idle(w, 0));
@@ -42,6 +44,8 @@ static void all_idle_follows_wall_clock(void **state)
     seg_watermark_add(w, 1, 0);
     seg_watermark_observe(w, 0, 1000000, 1000);
     seg_watermark_observe(w, 1, 999000, 2000);
+    seg_watermark_at_end(w, 0);
+    seg_watermark_at_end(w, 1);
     assert_int_equal(seg_watermark_update(w, 2000), 999000);
     /* both idle from 7 s on: largest ts + wall time since the last record */
     assert_int_equal(seg_watermark_update(w, 7000), 1000000 + 5);
@@ -84,15 +88,63 @@ static void slot_limit_holds_a_partition_behind(void **state)
     assert_int_equal(seg_watermark_update(w, 600), 4990);
     assert_int_equal(seg_watermark_slot_limit(w, 1), 4990);
     /* slot 0 goes idle: slot 1's own ts now drives everything */
+    seg_watermark_at_end(w, 0);
     assert_int_equal(seg_watermark_update(w, 30200), 8990);
     assert_int_equal(seg_watermark_slot_limit(w, 0), 8990);
     /* a new slot that stays silent becomes idle and follows */
     seg_watermark_add(w, 2, 30200);
     assert_int_equal(seg_watermark_slot_limit(w, 2), INT64_MIN);
+    seg_watermark_at_end(w, 2);   /* an empty partition: at its end at once */
     seg_watermark_observe(w, 1, 9001, 60000);
     seg_watermark_update(w, 60300);
     assert_true(seg_watermark_idle(w, 2));
     assert_int_equal(seg_watermark_slot_limit(w, 2), seg_watermark_get(w));
+    seg_watermark_destroy(w);
+}
+
+/* Time without records is not idleness while records are still to be
+ * read: a consumer that falls behind (blocked on a full producer queue, a
+ * long checkpoint, a starved CPU) must not let the watermark run past the
+ * records it has not read yet, or their customers' deadlines fire early
+ * and the output depends on the machine's speed. */
+static void behind_is_never_idle(void **state)
+{
+    (void)state;
+    seg_watermark_t *w = seg_watermark_new(SEG_TIME_EVENT, 0, 3000);
+    seg_watermark_add(w, 0, 0);
+    seg_watermark_add(w, 1, 0);
+    seg_watermark_observe(w, 0, 1000, 100);
+    seg_watermark_observe(w, 1, 500, 100);
+    assert_int_equal(seg_watermark_update(w, 100), 500);
+    /* slot 0 keeps coming; slot 1 has not been read for a minute, but it
+     * was never at its end: it holds the watermark at its own ts */
+    seg_watermark_observe(w, 0, 9000, 60000);
+    assert_int_equal(seg_watermark_update(w, 60000), 500);
+    assert_false(seg_watermark_idle(w, 1));
+    assert_int_equal(seg_watermark_slot_limit(w, 1), 500);
+    /* at its end, idle_timeout after its last record: idle at once */
+    seg_watermark_at_end(w, 1);
+    assert_int_equal(seg_watermark_update(w, 60100), 9000);
+    assert_true(seg_watermark_idle(w, 1));
+    /* a record without a ts (rejected) means more to read: not idle, and
+     * its idle clock is not restarted by it */
+    seg_watermark_more(w, 1);
+    assert_false(seg_watermark_idle(w, 1));
+    assert_int_equal(seg_watermark_update(w, 60200), 9000);   /* never back */
+    assert_false(seg_watermark_idle(w, 1));
+    seg_watermark_at_end(w, 1);
+    seg_watermark_update(w, 60300);
+    assert_true(seg_watermark_idle(w, 1));
+    /* all at the end and quiet: wall pace from the last record (at 60 s) */
+    seg_watermark_at_end(w, 0);
+    assert_int_equal(seg_watermark_update(w, 70000), 9000 + 10);
+    /* a record clears the end: min rule again */
+    seg_watermark_observe(w, 1, 9500, 70000);
+    assert_false(seg_watermark_idle(w, 1));
+    assert_int_equal(seg_watermark_slot_limit(w, 1), 9010);   /* capped by the watermark */
+    /* unknown slots are ignored */
+    seg_watermark_at_end(w, 7);
+    seg_watermark_more(w, 7);
     seg_watermark_destroy(w);
 }
 
@@ -113,6 +165,7 @@ int main(void)
         cmocka_unit_test(min_over_active_partitions),
         cmocka_unit_test(all_idle_follows_wall_clock),
         cmocka_unit_test(slot_limit_holds_a_partition_behind),
+        cmocka_unit_test(behind_is_never_idle),
         cmocka_unit_test(wall_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
