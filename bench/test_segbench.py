@@ -130,7 +130,9 @@ class EndToEnd(unittest.TestCase):
                                capture_output=True, text=True, timeout=240)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             ids = ["ceiling_json_3k", "replay_json_3k", "replay_json_5k", "ceiling_msgpack_3k",
-                   "replay_msgpack_3k", "replay_msgpack_5k", "bytes_per_customer_3k",
+                   "replay_msgpack_3k", "replay_msgpack_5k", "rules_off_json_3k",
+                   "rules_20_json_3k", "rules_20_state_3k", "predict_off_json_3k",
+                   "predict_on_json_3k", "bytes_per_customer_3k",
                    "bytes_per_customer_5k", "deadlines_all_5k", "deadlines_1d_5k", "snapshots"]
             with open(out_json) as f:
                 res = json.load(f)
