@@ -520,7 +520,10 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         goto out;
     }
     int frc = fold_all(&p, eng, errstr, errstr_size);
-    if (frc != 0) seg_batchq_cancel(p.q);      /* stops the decoder thread */
+    /* A failed fold stops the decoder thread at its next record (an input
+     * that blocks, stdin from an idle pipe, delays that until it reads
+     * again or ends). */
+    if (frc != 0) seg_batchq_cancel(p.q);
     pthread_join(decoder, NULL);
     c = p.c;
     if (frc != 0) goto out;

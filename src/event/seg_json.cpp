@@ -16,6 +16,7 @@
  */
 #include "event/seg_json.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -176,7 +177,8 @@ seg_json_result_t parse(seg_json_t *j, const char *buf, size_t len)
     if (need < len) return SEG_JSON_NOMEM;
     if (need > j->buf_cap) {
         size_t cap = j->buf_cap ? j->buf_cap : 4096;
-        while (cap < need) cap *= 2;
+        while (cap < need && cap <= SIZE_MAX / 2) cap *= 2;
+        if (cap < need) cap = need;
         char *p = static_cast<char *>(std::malloc(cap));
         if (!p) return SEG_JSON_NOMEM;
         std::free(j->buf);
