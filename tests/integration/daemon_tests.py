@@ -221,8 +221,9 @@ def behind(c, work):
     """A partition with records still to read is never idle, however long
     it goes without one. Input partition 0's broker answers every request
     1.2 s late, longer than time.idle_timeout (1 s), while the others are
-    read at once; the input goes out in full batches, so partition 0 comes
-    in a few message sets, one per slow fetch. Time without a record alone
+    read at once; the input goes out in four parts, so partition 0 holds at
+    least four message sets, and the mock serves one per fetch: its
+    records come in pieces at least 1.2 s apart. Time without a record alone
     used to make such a partition idle: the watermark then ran past the
     records not read yet and fired their customers' deadlines early (a
     daemon blocked on a slow output did the same to every partition, so
@@ -243,7 +244,8 @@ def behind(c, work):
         mc.command("leader churn-alerts 0 2")
         mc.command("leader events-dlq 0 2")
         mc.command(f"coordinator group {group} 1")
-        L.produce(b, "events", ev, linger_ms=200)
+        for i in range(4):
+            L.produce(b, "events", ev[i * len(ev) // 4:(i + 1) * len(ev) // 4])
         mc.command("rtt 3 1200")
         segd = Segd("segd", work, b, base_sets(group, **{"time.idle_timeout": "1s"}))
         try:
