@@ -31,6 +31,13 @@ linger.ms=5), counting until every delivery report is in
 (seg_consume_rate --produce, BENCH_KAFKA_PRODUCE messages). Divided by
 segd's messages per event, that is the most events/s any daemon publishing
 the same messages could reach here, before it consumes or folds anything.
+
+The row's target is against the library-only bound: the lower of the
+consume-only rate and the produce floor / messages per event, both medians
+of the same run (the performance issue's definition). The note also gives
+the ratio per repetition (each segd run against the ceiling and floor runs
+next to it) and what librdkafka's two costs added up on the same cores
+would allow, 1 / (1/floor + 1/consume-only), for reading, not judging.
 """
 
 import os
@@ -245,16 +252,42 @@ def report(b):
     if drain is not None:
         note += f"; last delivery {drain:.2f} s after the last event"
     kp, kp_err = b.metric("kafka_produce", "events_per_second")
+    bound = None
     if kp and per_ev and kce:
-        bound = med(kp) / per_ev
+        floor = med(kp) / per_ev
+        bound = min(kce, floor)
+        both = 1 / (1 / floor + 1 / kce)
         note += (f"; producing its {per_ev:.2f} messages per event alone caps it at"
-                 f" {bound:,.0f} events/s = {bound / kce:.2f}x consume-only (produce floor below)")
+                 f" {floor:,.0f} events/s (produce floor below), consume-only at {kce:,.0f}:"
+                 f" the library-only bound is the lower, {bound:,.0f} events/s"
+                 f" ({'produce' if floor < kce else 'consume'}); both costs on the same cores"
+                 f" would allow {both:,.0f} events/s (1 / (1/produce + 1/consume)),"
+                 f" {(med(v) / both) if v else 0:.2f}x of which segd reached")
+        pairs = [_pair(b, i) for i in range(len(b.sel("kafka_e2e")))]
+        pairs = [x for x in pairs if x is not None]
+        if pairs:
+            note += (f"; per repetition (each run against its own neighbours):"
+                     f" {', '.join(f'{x:.2f}x' for x in pairs)}")
     b.add("kafka_e2e", f"segd run end to end, Kafka, {common.label(k.customers)} customers",
           "events/s", v, e,
-          ceiling=kce, ceiling_desc="librdkafka consume-only, same topic, same run",
-          target=">= 0.70x consume-only",
-          check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.70, note=note)
+          ceiling=bound, ceiling_desc="library-only bound, same run: min(consume-only,"
+          " produce floor / messages per event)",
+          target=">= 0.85x library-only bound",
+          check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.85, note=note)
     b.add("kafka_produce", "librdkafka produce-only, transition lines", "msgs/s", kp, kp_err,
           note="seg_consume_rate --produce: transition lines from segd replay, keyed by customer,"
                " acks=all, idempotent, lz4, linger.ms=5, same cluster, until every delivery"
                " report; the floor under segd's end-to-end cost")
+
+
+def _pair(b, i):
+    """Repetition i's ratio: its segd rate over the bound from the ceiling
+    and produce-floor runs of the same repetition (None if one failed)."""
+    try:
+        c, e, p = (b.sel(n)[i] for n in ROWS)
+    except IndexError:
+        return None
+    if not (c["ok"] and e["ok"] and p["ok"] and e.get("events")):
+        return None
+    per_ev = e["messages_delivered"] / e["events"]
+    return e["events_per_second"] / min(c["events_per_second"], p["events_per_second"] / per_ev)
