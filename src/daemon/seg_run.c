@@ -397,6 +397,7 @@ static void teardown(daemon_t *d)
         free(r);
     }
     if (d->producer) rd_kafka_destroy(d->producer);
+    seg_daemon_out_free(d);
     seg_http_destroy(d->http);
     seg_metrics_destroy(d->metrics);
     seg_routes_destroy(d->routes);
@@ -498,6 +499,7 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
         }
         seg_http_serve(d->http);
         int64_t batch_end = mono_ms() + 50;
+        seg_daemon_out_begin(d);   /* transitions queued, produced in batches */
         for (int n = 0; n < BATCH_MAX && !d->fatal; n++) {
             /* Keep the ring full: a record is folded AHEAD polls after it
              * was polled (the rebalance callback, served inside a poll,
@@ -512,6 +514,7 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
             }
             if (d->ring_n == 0) break;
             fold_oldest(d);
+            if ((n & 63) == 63) seg_daemon_out_flush(d);
             if ((n & 255) == 255) {
                 rd_kafka_poll(d->producer, 0);
                 /* A lookup waits for a few hundred records, not a batch
@@ -521,9 +524,11 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
             }
         }
         seg_daemon_fold_ahead(d);   /* the turn ends with every polled record folded */
+        seg_daemon_out_flush(d);
         seg_daemon_produce_retries(d);
         rd_kafka_poll(d->producer, 0);
         advance_time(d);
+        seg_daemon_out_end(d);
         seg_daemon_store_offsets(d, NULL);
         seg_daemon_tick(d);
         seg_daemon_bg_reap(d, false);
