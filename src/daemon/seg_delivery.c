@@ -309,7 +309,9 @@ void seg_daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     (void)rk;
     daemon_t *d = opaque;
     if (!m->err) {
-        count(d->delivered, 1);
+        /* segd_messages_delivered_total counts what segd publishes
+         * (docs/operations.md), not its own changelog records. */
+        if (m->rkt != d->changelog_rkt) count(d->delivered, 1);
         seg_daemon_uncharge(d, m->_private);
         return;
     }
