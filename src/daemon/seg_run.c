@@ -109,8 +109,6 @@ static void handle(daemon_t *d, rd_kafka_message_t *m, int s)
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         /* Read to the end: every record fetched before is handled (the
          * event comes after them), so the partition may now go idle. */
-        int s = m->rkt ? seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition)
-                       : -1;
         if (s >= 0) seg_watermark_at_end(d->wm, (unsigned)s);
         return;
     }
@@ -195,7 +193,8 @@ static void push_ahead(daemon_t *d, rd_kafka_message_t *m)
 {
     ahead_t *a = &d->ring[(d->ring_head + d->ring_n) % AHEAD];
     a->m = m;
-    a->slot = m->err ? -1 : seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition);
+    a->slot = m->rkt && (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                  ? seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition) : -1;
     prefetch(d, a, 0);
     d->ring_n++;
 }
