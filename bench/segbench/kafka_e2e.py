@@ -156,7 +156,7 @@ def _rate_result(b, case, rc, want, name):
             r.update(events_per_second=d["msgs_per_sec"], seconds=run["seconds"],
                      cpu_seconds=run["cpu_seconds"],
                      events_per_cpu_second=d["messages"] / run["cpu_seconds"])
-        if d["messages"] != want:
+        if r["messages"] != want:
             r["error"] = f"topic holds {d['messages']} messages, {want} were produced"
         else:
             r["ok"] = rc == 0
