@@ -6,6 +6,12 @@
  *   first) -> produce transitions -> serve delivery reports -> advance the
  *   watermark (everyone else's deadlines) -> store completed offsets
  *
+ * Records are polled up to AHEAD ahead of the one being folded, so each
+ * one's customer state can be prefetched before it is needed (as replay
+ * reads ahead), and the transitions of a few dozen records are produced
+ * together (seg_daemon_out_flush): neither changes what is folded, in what
+ * order, or what is published (docs/guarantees.md).
+ *
  * Everything runs on the main thread: the rebalance, delivery-report and
  * error callbacks are served from inside rd_kafka_consumer_poll() and
  * rd_kafka_poll(), so engines are never touched concurrently. The only
