@@ -266,7 +266,7 @@ def report(b):
                 f" {', '.join(str(r['loadavg_at_start']) for r in lat)}")
     rate = k.latency_rate
     b.add("kafka_latency_p99", f"latency produce -> transition received, p99, {rate / 1000:g}k"
-          " events/s", "ms", [r["receive_p99_ms"] for r in lat], lat_err, target="<= 50 ms",
-          check=lambda c: c["median"] <= 50, note=note)
+          " events/s", "ms", [r["receive_p99_ms"] for r in lat], lat_err, target="<= 40 ms",
+          check=lambda c: c["median"] <= 40, note=note)
     b.add("kafka_latency_p50", f"latency produce -> transition received, p50, {rate / 1000:g}k"
           " events/s", "ms", [r["receive_p50_ms"] for r in lat], lat_err)

@@ -43,6 +43,7 @@
 
 #define MAX_SLOTS     1024
 #define NO_SLOT       0xffffu        /* opaque slot of time-fired messages */
+#define AHEAD         16             /* records polled ahead of the one being folded */
 
 typedef struct slot {
     bool             used;
@@ -56,6 +57,28 @@ typedef struct slot {
     uint64_t         gen;             /* tells a reused slot from its predecessor */
     seg_gauge_t     *lag;
 } slot_t;
+
+/* A record polled but not yet folded (the read-ahead, seg_run.c). */
+typedef struct ahead {
+    rd_kafka_message_t *m;
+    int                 slot;         /* its slot when polled, -1: not assigned */
+    seg_prefetch_t      pf;
+} ahead_t;
+
+/* Transition messages emitted and not yet handed to librdkafka: during a
+ * loop turn they are queued here and produced with one
+ * rd_kafka_produce_batch() per topic every few dozen records
+ * (seg_delivery.c). Until the flush, a message's payload and key fields
+ * hold offsets into buf, which may move as it grows. */
+typedef struct outq {
+    bool                on;           /* emit queues (else produces at once) */
+    char               *buf;          /* keys and values */
+    size_t              used, cap;
+    rd_kafka_message_t *msg;          /* in emit order */
+    uint16_t           *topic;        /* per message: 0 the output topic, 1 + i route i */
+    size_t              n, ncap;
+    rd_kafka_message_t *tmp;          /* one topic's messages at the flush */
+} outq_t;
 
 typedef struct retry {               /* a delivery to produce again */
     struct retry      *next;
@@ -119,6 +142,12 @@ typedef struct daemon {
     /* The record being processed: what emitted messages are charged to. */
     unsigned              cur_slot;
     uint64_t              cur_token;
+    /* Records polled ahead (ring[head .. head+n) mod AHEAD): folded in
+     * order before anything else happens to the partitions, including a
+     * rebalance (seg_daemon_fold_ahead). */
+    ahead_t               ring[AHEAD];
+    unsigned              ring_head, ring_n;
+    outq_t                out;
     retry_t              *retries, **retries_tail;
     uint64_t              failed_deliveries;
     int64_t               last_fail_log_ms;
@@ -167,6 +196,11 @@ static inline int64_t slot_offset(const slot_t *s)
 /* seg_run.c: the loop. Stops the loop with an error (the first one
  * wins), logged; offsets not yet stored stay uncommitted. */
 void seg_daemon_fatal(daemon_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Folds every record polled ahead and not yet folded, in order (the loop
+ * at the end of a turn; the rebalance callback before the assignment
+ * changes, so each record meets the partitions as they were when it was
+ * polled, as if folded at once). After a fatal error they are dropped. */
+void seg_daemon_fold_ahead(daemon_t *d);
 
 /* seg_delivery.c: producing, delivery reports, retries, offsets. */
 rd_kafka_resp_err_t seg_daemon_produce_try(daemon_t *d, rd_kafka_topic_t *rkt, const void *key,
@@ -175,6 +209,15 @@ rd_kafka_resp_err_t seg_daemon_produce_try(daemon_t *d, rd_kafka_topic_t *rkt, c
 int seg_daemon_produce(daemon_t *d, rd_kafka_topic_t *rkt, const void *key, size_t klen,
                        const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque);
 void *seg_daemon_charge(daemon_t *d);
+/* Queue transitions from here on (the loop's folds). */
+void seg_daemon_out_begin(daemon_t *d);
+/* Produces the queued transitions, in order, with one produce_batch per
+ * topic. Returns 0, or -1 when a produce failed (fatal; the charges of
+ * what was not produced stay, so those records are never committed). */
+int seg_daemon_out_flush(daemon_t *d);
+/* Flushes and produces at once again. */
+void seg_daemon_out_end(daemon_t *d);
+void seg_daemon_out_free(daemon_t *d);
 void seg_daemon_uncharge(daemon_t *d, void *opaque);
 int seg_daemon_emit(void *opaque, const seg_transition_t *t);
 int seg_daemon_keep_retry(daemon_t *d, const rd_kafka_message_t *m, size_t vmax);

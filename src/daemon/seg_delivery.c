@@ -83,20 +83,158 @@ void seg_daemon_uncharge(daemon_t *d, void *opaque)
         seg_inflight_release(d->slots[s].inflight, seg_inflight_token(opaque));
 }
 
+/* ---- the output queue (outq_t in seg_daemon_int.h) ---------------------------
+ *
+ * Why queue: a loop turn emits ~3 messages per record, and one
+ * rd_kafka_producev() per message pays its argument walk, producibility
+ * check, topic reference and topic lock each time; rd_kafka_produce_batch()
+ * pays them once per call. The order of a topic's messages is the order
+ * they were emitted (a customer's transitions stay in order), a failed
+ * batch stops at its first failure and resumes from it, and every queued
+ * message already holds its record's charge, so a record whose messages
+ * are still queued is not complete and its offset is not stored. */
+#define OUT_FLUSH_BYTES (1u << 20)   /* flush when this much is queued */
+#define OUT_FLUSH_MSGS  1024
+
+void seg_daemon_out_begin(daemon_t *d) { d->out.on = true; }
+
+void seg_daemon_out_end(daemon_t *d)
+{
+    (void)seg_daemon_out_flush(d);
+    d->out.on = false;
+}
+
+void seg_daemon_out_free(daemon_t *d)
+{
+    free(d->out.buf);
+    free(d->out.msg);
+    free(d->out.topic);
+    free(d->out.tmp);
+    memset(&d->out, 0, sizeof d->out);
+}
+
+/* Room for one more message of up to `bytes` bytes. Returns 0 or -1. */
+static int out_reserve(outq_t *q, size_t bytes)
+{
+    if (q->used + bytes > q->cap) {
+        size_t cap = q->cap ? q->cap : OUT_FLUSH_BYTES + 2 * SEG_TJSON_MAX;
+        while (q->used + bytes > cap) cap *= 2;
+        char *b = realloc(q->buf, cap);
+        if (!b) return -1;
+        q->buf = b;
+        q->cap = cap;
+    }
+    if (q->n == q->ncap) {
+        size_t nc = q->ncap ? q->ncap * 2 : OUT_FLUSH_MSGS + 64;
+        rd_kafka_message_t *m = realloc(q->msg, nc * sizeof *m);
+        if (m) q->msg = m;
+        uint16_t *t = realloc(q->topic, nc * sizeof *t);
+        if (t) q->topic = t;
+        rd_kafka_message_t *tmp = realloc(q->tmp, nc * sizeof *tmp);
+        if (tmp) q->tmp = tmp;
+        if (!m || !t || !tmp) return -1;
+        q->ncap = nc;
+    }
+    return 0;
+}
+
+/* Queues one message whose value is at buf + voff, key at buf + koff. */
+static void out_add(outq_t *q, unsigned topic, size_t koff, size_t klen, size_t voff,
+                    size_t vlen, void *opaque)
+{
+    rd_kafka_message_t *m = &q->msg[q->n];
+    memset(m, 0, sizeof *m);
+    m->key = (void *)(uintptr_t)koff;
+    m->key_len = klen;
+    m->payload = (void *)(uintptr_t)voff;
+    m->len = vlen;
+    m->_private = opaque;
+    q->topic[q->n++] = (uint16_t)topic;
+}
+
+/* Produces msgs[0..n) to rkt in order; on a full queue serves delivery
+ * reports and goes on from the first message refused. */
+static int produce_batch(daemon_t *d, rd_kafka_topic_t *rkt, rd_kafka_message_t *msgs, int n)
+{
+    int i = 0;
+    while (i < n) {
+        (void)rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs + i,
+                                     n - i);
+        while (i < n && !msgs[i].err) i++;
+        if (i == n) break;
+        if (msgs[i].err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->fatal) {
+            /* Every message from i on was refused (librdkafka stops at a
+             * full queue), so going on from i keeps the order. */
+            rd_kafka_poll(d->producer, 10);
+            continue;
+        }
+        seg_daemon_fatal(d, "cannot produce to '%s': %s", rd_kafka_topic_name(rkt),
+                         rd_kafka_err2str(msgs[i].err));
+        return -1;
+    }
+    return 0;
+}
+
+int seg_daemon_out_flush(daemon_t *d)
+{
+    outq_t *q = &d->out;
+    int rc = 0;
+    size_t ntopics = 1 + seg_routes_count(d->routes);
+    size_t left = q->n;
+    for (size_t t = 0; t < ntopics && left > 0 && rc == 0; t++) {
+        int k = 0;
+        for (size_t i = 0; i < q->n; i++) {
+            if (q->topic[i] != t) continue;
+            rd_kafka_message_t *m = &q->tmp[k++];
+            *m = q->msg[i];
+            m->payload = q->buf + (uintptr_t)m->payload;
+            m->key = q->buf + (uintptr_t)m->key;
+        }
+        if (k == 0) continue;
+        left -= (size_t)k;
+        rc = produce_batch(d, t == 0 ? d->out_rkt : d->route_rkt[t - 1], q->tmp, k);
+    }
+    q->n = 0;
+    q->used = 0;
+    return rc;
+}
+
 /* The engines' transition callback: the transition JSON to the output topic
  * and to every route that selects it, each charged to the current record.
  * Returns 0, or -1 when a produce failed (fatal). */
 int seg_daemon_emit(void *opaque, const seg_transition_t *t)
 {
     daemon_t *d = opaque;
-    char buf[SEG_TJSON_MAX];
-    size_t n = seg_tjson_encode(t, d->cfg->output.features, buf);
+    outq_t *q = &d->out;
     count(seg_daemon_tr_counter(d, t), 1);
     /* Sizes count what is published; during a restore the state is
      * counted when it is complete (seg_daemon_sizes_slot), so only flows.
      * Out of memory leaves them inexact, which /v1/segments says. */
     if (d->sizes) (void)(d->sizes_restoring ? seg_sizes_flow(d->sizes, t)
                                             : seg_sizes_transition(d->sizes, t));
+    if (q->on && out_reserve(q, SEG_TJSON_MAX + t->customer_id_len) == 0) {
+        size_t voff = q->used;
+        size_t n = seg_tjson_encode(t, d->cfg->output.features, q->buf + voff);
+        size_t koff = voff + n;
+        memcpy(q->buf + koff, t->customer_id, t->customer_id_len);
+        q->used = koff + t->customer_id_len;
+        out_add(q, 0, koff, t->customer_id_len, voff, n, seg_daemon_charge(d));
+        for (size_t i = 0; i < seg_routes_count(d->routes); i++) {
+            if (!seg_routes_match(d->routes, i, t)) continue;
+            if (out_reserve(q, 0) != 0) {
+                seg_daemon_fatal(d, "out of memory queueing transitions");
+                return -1;
+            }
+            out_add(q, 1 + (unsigned)i, koff, t->customer_id_len, voff, n, seg_daemon_charge(d));
+        }
+        if (q->used >= OUT_FLUSH_BYTES || q->n >= OUT_FLUSH_MSGS) return seg_daemon_out_flush(d);
+        return 0;
+    }
+    /* Not queueing (restores, reloads, shutdown), or no memory to queue:
+     * produce at once, as librdkafka's examples do. */
+    if (q->on && seg_daemon_out_flush(d) != 0) return -1;   /* keeps the order */
+    char buf[SEG_TJSON_MAX];
+    size_t n = seg_tjson_encode(t, d->cfg->output.features, buf);
     if (seg_daemon_produce(d, d->out_rkt, t->customer_id, t->customer_id_len, buf, n, NULL,
                            seg_daemon_charge(d)))
         return -1;
@@ -171,7 +309,9 @@ void seg_daemon_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     (void)rk;
     daemon_t *d = opaque;
     if (!m->err) {
-        count(d->delivered, 1);
+        /* segd_messages_delivered_total counts what segd publishes
+         * (docs/operations.md), not its own changelog records. */
+        if (m->rkt != d->changelog_rkt) count(d->delivered, 1);
         seg_daemon_uncharge(d, m->_private);
         return;
     }
@@ -217,6 +357,7 @@ void seg_daemon_produce_retries(daemon_t *d)
  * outstanding or the deadline passes. Returns 0 when drained. */
 int seg_daemon_drain(daemon_t *d, int64_t deadline_ms)
 {
+    if (seg_daemon_out_flush(d) != 0) return -1;
     for (;;) {
         seg_daemon_produce_retries(d);
         rd_kafka_poll(d->producer, 0);

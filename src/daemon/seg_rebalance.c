@@ -163,6 +163,12 @@ void seg_daemon_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     daemon_t *d = opaque;
+    /* Records polled before this callback are folded against the
+     * partitions as they were, exactly as if each had been folded when it
+     * was polled (a revoked partition's last records are in its
+     * checkpoint; none is folded into a slot restored after it). */
+    seg_daemon_fold_ahead(d);
+    (void)seg_daemon_out_flush(d);   /* what they emitted goes out first, as it would have */
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -6,6 +6,12 @@
  *   first) -> produce transitions -> serve delivery reports -> advance the
  *   watermark (everyone else's deadlines) -> store completed offsets
  *
+ * Records are polled up to AHEAD ahead of the one being folded, so each
+ * one's customer state can be prefetched before it is needed (as replay
+ * reads ahead), and the transitions of a few dozen records are produced
+ * together (seg_daemon_out_flush): neither changes what is folded, in what
+ * order, or what is published (docs/guarantees.md).
+ *
  * Everything runs on the main thread: the rebalance, delivery-report and
  * error callbacks are served from inside rd_kafka_consumer_poll() and
  * rd_kafka_poll(), so engines are never touched concurrently. The only
@@ -101,14 +107,14 @@ static bool is_msgpack(const rd_kafka_message_t *m)
 }
 
 /* One consumed record: decoded and folded, or rejected to the DLQ, charged
- * to its own in-flight token so its offset waits for what it caused. */
-static void handle(daemon_t *d, rd_kafka_message_t *m)
+ * to its own in-flight token so its offset waits for what it caused. s is
+ * its partition's slot (found when it was polled; no rebalance came
+ * between, see seg_daemon_fold_ahead), -1 when not assigned. */
+static void handle(daemon_t *d, rd_kafka_message_t *m, int s)
 {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         /* Read to the end: every record fetched before is handled (the
          * event comes after them), so the partition may now go idle. */
-        int s = m->rkt ? seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition)
-                       : -1;
         if (s >= 0) seg_watermark_at_end(d->wm, (unsigned)s);
         return;
     }
@@ -117,7 +123,6 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
-    int s = seg_daemon_find_slot(d, topic, m->partition);
     if (s < 0) {
         seg_log(SEG_LOG_WARN, "kafka", "record from unassigned %s[%d] ignored", topic,
                 m->partition);
@@ -168,6 +173,54 @@ static void handle(daemon_t *d, rd_kafka_message_t *m)
     seg_inflight_release(sl->inflight, token);
     sl->next_offset = m->offset + 1;
     d->cur_slot = NO_SLOT;
+}
+
+/* Reading ahead, as replay does (src/cmd/seg_replay.c): records are polled
+ * up to AHEAD ahead of the one being folded, and each one's customer state
+ * is prefetched in three stages (seg_engine_prefetch) by its Kafka key,
+ * which producers set to the customer id (docs/events.md). The key is only
+ * a hint: a record keyed otherwise is folded the same, just without the
+ * head start. Stage 0 runs as the record is polled, stage 1 when it is 8
+ * records from being folded, stage 2 at 4. */
+#define STAGE1 8
+#define STAGE2 4
+
+static void prefetch(daemon_t *d, ahead_t *a, int stage)
+{
+    const rd_kafka_message_t *m = a->m;
+    if (a->slot < 0 || m->err || !m->key || m->key_len == 0 ||
+        m->key_len > SEG_CUSTOMER_ID_MAX)
+        return;
+    seg_engine_prefetch(d->slots[a->slot].engine, m->key, m->key_len, &a->pf, stage);
+}
+
+/* Takes m into the ring (which has room): its slot, and prefetch stage 0. */
+static void push_ahead(daemon_t *d, rd_kafka_message_t *m)
+{
+    ahead_t *a = &d->ring[(d->ring_head + d->ring_n) % AHEAD];
+    a->m = m;
+    a->slot = m->rkt && (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                  ? seg_daemon_find_slot(d, rd_kafka_topic_name(m->rkt), m->partition) : -1;
+    prefetch(d, a, 0);
+    d->ring_n++;
+}
+
+/* Folds the oldest record of the ring (dropped after a fatal error). */
+static void fold_oldest(daemon_t *d)
+{
+    if (d->ring_n > STAGE1) prefetch(d, &d->ring[(d->ring_head + STAGE1) % AHEAD], 1);
+    if (d->ring_n > STAGE2) prefetch(d, &d->ring[(d->ring_head + STAGE2) % AHEAD], 2);
+    ahead_t *a = &d->ring[d->ring_head];
+    d->ring_head = (d->ring_head + 1) % AHEAD;
+    d->ring_n--;
+    if (!d->fatal) handle(d, a->m, a->slot);
+    rd_kafka_message_destroy(a->m);
+    a->m = NULL;
+}
+
+void seg_daemon_fold_ahead(daemon_t *d)
+{
+    while (d->ring_n > 0) fold_oldest(d);
 }
 
 /* Fires every engine's deadlines up to the watermark, each partition no
@@ -319,6 +372,11 @@ static void teardown(daemon_t *d)
     if (d->wake_q) rd_kafka_queue_destroy(d->wake_q);
     seg_sizes_destroy(d->sizes);              /* nobody counts the slots dropped below */
     d->sizes = NULL;
+    while (d->ring_n > 0) {   /* polled ahead, never folded (a fatal error) */
+        rd_kafka_message_destroy(d->ring[d->ring_head].m);
+        d->ring_head = (d->ring_head + 1) % AHEAD;
+        d->ring_n--;
+    }
     if (d->consumer) rd_kafka_destroy(d->consumer);
     if (d->restorer) {
         rd_kafka_consumer_close(d->restorer);
@@ -344,6 +402,7 @@ static void teardown(daemon_t *d)
         free(r);
     }
     if (d->producer) rd_kafka_destroy(d->producer);
+    seg_daemon_out_free(d);
     seg_http_destroy(d->http);
     seg_metrics_destroy(d->metrics);
     seg_routes_destroy(d->routes);
@@ -445,13 +504,22 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
         }
         seg_http_serve(d->http);
         int64_t batch_end = mono_ms() + 50;
+        seg_daemon_out_begin(d);   /* transitions queued, produced in batches */
         for (int n = 0; n < BATCH_MAX && !d->fatal; n++) {
-            if (n == 0) atomic_store(&d->polling, true);
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, n == 0 ? 100 : 0);
-            if (n == 0) atomic_store(&d->polling, false);
-            if (!m) break;
-            handle(d, m);
-            rd_kafka_message_destroy(m);
+            /* Keep the ring full: a record is folded AHEAD polls after it
+             * was polled (the rebalance callback, served inside a poll,
+             * folds the ring first: seg_daemon_fold_ahead). */
+            while (d->ring_n < AHEAD && !d->fatal) {
+                bool wait = n == 0 && d->ring_n == 0;
+                if (wait) atomic_store(&d->polling, true);
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, wait ? 100 : 0);
+                if (wait) atomic_store(&d->polling, false);
+                if (!m) break;
+                push_ahead(d, m);
+            }
+            if (d->ring_n == 0) break;
+            fold_oldest(d);
+            if ((n & 63) == 63) seg_daemon_out_flush(d);
             if ((n & 255) == 255) {
                 rd_kafka_poll(d->producer, 0);
                 /* A lookup waits for a few hundred records, not a batch
@@ -460,9 +528,12 @@ int seg_run(const seg_run_opts_t *opts, char *errstr, size_t errstr_size)
                 if (mono_ms() > batch_end) break;
             }
         }
+        seg_daemon_fold_ahead(d);   /* the turn ends with every polled record folded */
+        seg_daemon_out_flush(d);
         seg_daemon_produce_retries(d);
         rd_kafka_poll(d->producer, 0);
         advance_time(d);
+        seg_daemon_out_end(d);
         seg_daemon_store_offsets(d, NULL);
         seg_daemon_tick(d);
         seg_daemon_bg_reap(d, false);

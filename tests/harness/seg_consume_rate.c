@@ -15,7 +15,12 @@
  *      (~125 bytes); keys are the customer ids (murmur2 partitioner, as
  *      Java and kafka-python use). It then checks that no partition's log
  *      start moved: the mock keeps only ~5 MB per partition and drops the
- *      oldest, which would silently shrink the data set.
+ *      oldest, which would silently shrink the data set. With
+ *      --copy-topic T --copy-share F, F copies per line (0..1, evenly
+ *      spread) are also produced to T, the line's value and key right after
+ *      it, and count towards N: the message mix of a segd whose routes copy
+ *      that share of its transitions to a second topic (the produce floor
+ *      of segd's Kafka bench, case 5).
  *   3. Consumes the whole topic --repeat times, each with a new consumer
  *      (assign all partitions from the beginning, or --group to subscribe),
  *      one rd_kafka_consumer_poll() per message as a daemon loop does, and
@@ -55,8 +60,9 @@
 #define MAX_RUNS 32
 
 typedef struct {
-    const char *bootstrap, *topic, *input, *compression, *group;
+    const char *bootstrap, *topic, *input, *compression, *group, *copy_topic;
     long brokers, partitions, produce, repeat;
+    double copy_share;
     const char *cprops[MAX_PROPS], *pprops[MAX_PROPS];
     int ncprops, npprops;
     int lib_defaults;  /* keep librdkafka's prefetch limits */
@@ -206,9 +212,27 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-/* Produces o->produce messages. Returns 0, or -1 with errstr. */
+/* One message to topic; on a full queue serves delivery reports and
+ * tries again. */
+static rd_kafka_resp_err_t produce1(rd_kafka_t *rk, const char *topic, const char *v,
+                                    size_t vlen, const char *k)
+{
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_VALUE((void *)v, vlen),
+                                RD_KAFKA_V_KEY((void *)k, k ? strlen(k) : 0), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return err;
+        rd_kafka_poll(rk, 10);  /* let deliveries drain the queue */
+    }
+}
+
+/* Produces o->produce messages (copies included). Returns 0, or -1 with
+ * errstr. */
 static int prefill(const opts_t *o, const values_t *vals, double *seconds, uint64_t *bytes,
-                   char *errstr, size_t errstr_size)
+                   uint64_t *copies, char *errstr, size_t errstr_size)
 {
     uint64_t failed = 0;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -234,11 +258,13 @@ static int prefill(const opts_t *o, const values_t *vals, double *seconds, uint6
     static const char *types[] = {"purchase", "purchase", "purchase", "contact", "refund"};
     char value[512], key[32];
     *bytes = 0;
+    *copies = 0;
     for (long i = 0; i < o->produce; i++) {
         const char *v, *k;
+        long n = i - (long)*copies;   /* lines produced so far */
         if (vals->n) {
-            v = vals->lines[(size_t)i % vals->n];
-            k = vals->keys[(size_t)i % vals->n];
+            v = vals->lines[(size_t)n % vals->n];
+            k = vals->keys[(size_t)n % vals->n];
         } else {
             /* Shaped like tools/seg_gen output: ~125 bytes of NDJSON. */
             unsigned long cust = (unsigned long)((i * 2654435761u) % 100000u);
@@ -252,15 +278,16 @@ static int prefill(const opts_t *o, const values_t *vals, double *seconds, uint6
             k = key;
         }
         size_t vlen = strlen(v);
-        rd_kafka_resp_err_t err;
-        for (;;) {
-            err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(o->topic),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_VALUE((void *)v, vlen),
-                                    RD_KAFKA_V_KEY((void *)k, k ? strlen(k) : 0), RD_KAFKA_V_END);
-            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                break;
-            rd_kafka_poll(rk, 10);  /* let deliveries drain the queue */
+        rd_kafka_resp_err_t err = produce1(rk, o->topic, v, vlen, k);
+        /* A copy after line n when floor(n * F) steps up: F copies per
+         * line, evenly spread. */
+        if (!err && o->copy_topic && i + 1 < o->produce &&
+            (long)((n + 1) * o->copy_share) > (long)(n * o->copy_share)) {
+            *bytes += vlen;
+            rd_kafka_poll(rk, 0);
+            err = produce1(rk, o->copy_topic, v, vlen, k);
+            (*copies)++;
+            i++;
         }
         if (err) {
             snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
@@ -424,7 +451,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: seg_consume_rate [--bootstrap B | --brokers N] [--topic T] [--partitions P]\n"
-            "                        [--produce N [--input NDJSON] [--compression C]]\n"
+            "                        [--produce N [--input NDJSON] [--compression C]\n"
+            "                         [--copy-topic T --copy-share F]]\n"
             "                        [--repeat K] [--group G] [--consumer-prop k=v]...\n"
             "                        [--producer-prop k=v]... [--librdkafka-defaults]\n"
             "Without --bootstrap an in-process mock cluster of N brokers (default 3) is\n"
@@ -462,6 +490,10 @@ int main(int argc, char **argv)
             o.topic = v;
         else if (!strcmp(a, "--input"))
             o.input = v;
+        else if (!strcmp(a, "--copy-topic"))
+            o.copy_topic = v;
+        else if (!strcmp(a, "--copy-share") && atof(v) >= 0 && atof(v) <= 1)
+            o.copy_share = atof(v);
         else if (!strcmp(a, "--compression"))
             o.compression = v;
         else if (!strcmp(a, "--group"))
@@ -490,7 +522,7 @@ int main(int argc, char **argv)
     rd_kafka_mock_cluster_t *mc = NULL;
     values_t vals = {0};
     double prefill_s = 0;
-    uint64_t prefill_bytes = 0;
+    uint64_t prefill_bytes = 0, prefill_copies = 0;
     run_t runs[MAX_RUNS];
     char bootstrap[1024];
 
@@ -525,7 +557,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.produce > 0 &&
-        prefill(&o, &vals, &prefill_s, &prefill_bytes, errstr, sizeof(errstr)) < 0) {
+        prefill(&o, &vals, &prefill_s, &prefill_bytes, &prefill_copies, errstr,
+                sizeof(errstr)) < 0) {
         fprintf(stderr, "seg_consume_rate: %s\n", errstr);
         goto out;
     }
@@ -570,8 +603,8 @@ int main(int argc, char **argv)
            o.group ? "subscribe" : "assign",
            o.lib_defaults ? "librdkafka defaults" : "unlimited");
     if (o.produce > 0)
-        printf("\"prefill_seconds\":%.3f,\"prefill_bytes\":%" PRIu64 ",", prefill_s,
-               prefill_bytes);
+        printf("\"prefill_seconds\":%.3f,\"prefill_bytes\":%" PRIu64 ","
+               "\"prefill_copies\":%" PRIu64 ",", prefill_s, prefill_bytes, prefill_copies);
     printf("\"runs\":[");
     for (int r = 0; r < o.repeat; r++)
         printf("%s{\"msgs\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,"
