@@ -25,12 +25,15 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 import zlib
@@ -89,6 +92,90 @@ def slowest_waits(n=5, since=0):
     worst = sorted(WAITS[since:], key=lambda w: w[1] / w[2] if w[2] else 0, reverse=True)[:n]
     return "; ".join(f"{what[:60]} {took:.1f}/{limit:.0f}s{'' if met else ' (missed)'}"
                      for what, took, limit, met in worst)
+
+
+
+class Checks:
+    """The assertions of one suite run: each is printed as ok/FAIL/XFAIL
+    with the case's name, and counted for the summary."""
+
+    def __init__(self):
+        self.passed = self.failed = self.xfailed = 0
+        self.case = ""
+
+    def check(self, desc, cond, detail="", xfail=None):
+        """Records one assertion. xfail: the reason it is a known bug."""
+        name = f"{self.case}: {desc}"
+        if xfail and cond:
+            self.failed += 1
+            print(f"FAIL {name}: passes, but is marked XFAIL ({xfail}); remove the marker",
+                  flush=True)
+        elif xfail:
+            self.xfailed += 1
+            print(f"XFAIL {name} (known bug: {xfail})", flush=True)
+            if detail:
+                print("     " + str(detail).replace("\n", "\n     "), flush=True)
+        elif cond:
+            self.passed += 1
+            print(f"ok   {name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL {name}", flush=True)
+            if detail:
+                print("     " + str(detail).replace("\n", "\n     "), flush=True)
+        return bool(cond)
+
+
+def run_suite(checks, cases, argv, prefix, tools=()):
+    """A suite's main: runs the cases named in argv (all when none), each
+    as fn(checks, its own work directory), with a case that raises counted
+    as a failure, not a crash of the run. A SIGTERM (ctest or timeout(1)
+    giving up) unwinds through the cases' finally blocks and atexit, which
+    stop segd and the cluster. Work files are kept when something failed.
+    Returns the exit status."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not SEGD or not os.access(SEGD, os.X_OK):
+        print("FAIL SEGD must point at the segd binary")
+        return 1
+    for tool in tools:
+        if not shutil.which(tool):
+            print(f"FAIL {tool} is not installed (scripts/install-deps.sh)")
+            return 1
+    chosen = [f for f in cases if not argv or f.__name__ in argv]
+    unknown = set(argv) - {f.__name__ for f in cases}
+    if unknown:
+        print(f"unknown case(s): {sorted(unknown)}; known: {[f.__name__ for f in cases]}")
+        return 2
+    work = tempfile.mkdtemp(prefix=prefix)
+    times = []
+    t_all = time.monotonic()
+    try:
+        for fn in chosen:
+            checks.case = fn.__name__
+            cwork = os.path.join(work, fn.__name__)
+            os.makedirs(cwork)
+            t0 = time.monotonic()
+            nwaits = len(WAITS)
+            try:
+                fn(checks, cwork)
+            except TestFailure as e:
+                checks.check("runs to the end", False, e)
+            except Exception:
+                checks.check("runs to the end", False, traceback.format_exc())
+            times.append((fn.__name__, time.monotonic() - t0))
+            print(f"-- {fn.__name__}: {times[-1][1]:.1f}s (slowest wait: "
+                  f"{slowest_waits(1, nwaits) or 'none'})", flush=True)
+    finally:
+        _kill_all()
+        if checks.failed == 0 and not os.environ.get("SEG_KEEP_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"(work files kept in {work})")
+    print("times: " + ", ".join(f"{n} {t:.1f}s" for n, t in times) +
+          f"; total {time.monotonic() - t_all:.1f}s")
+    print(f"{checks.passed} passed, {checks.failed} failed" +
+          (f", {checks.xfailed} expected failures (known bugs)" if checks.xfailed else ""))
+    return 1 if checks.failed else 0
 
 
 def free_port():

@@ -49,45 +49,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon_lib as L  # noqa: E402
 from daemon_lib import Segd, TestFailure, start_cluster, wait_for  # noqa: E402
 
 
-class Checks:
-    def __init__(self):
-        self.passed = self.failed = self.xfailed = 0
-        self.case = ""
-
-    def check(self, desc, cond, detail="", xfail=None):
-        """Records one assertion. xfail: the reason it is a known bug."""
-        name = f"{self.case}: {desc}"
-        if xfail and cond:
-            self.failed += 1
-            print(f"FAIL {name}: passes, but is marked XFAIL ({xfail}); remove the marker",
-                  flush=True)
-        elif xfail:
-            self.xfailed += 1
-            print(f"XFAIL {name} (known bug: {xfail})", flush=True)
-            if detail:
-                print("     " + str(detail).replace("\n", "\n     "), flush=True)
-        elif cond:
-            self.passed += 1
-            print(f"ok   {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}", flush=True)
-            if detail:
-                print("     " + str(detail).replace("\n", "\n     "), flush=True)
-        return bool(cond)
-
-
-C = Checks()
+C = L.Checks()
 CASES = []
 
 
@@ -1559,51 +1529,7 @@ def badconfig(c, work):
 
 # ---------------------------------------------------------------------------------
 def main(argv):
-    # A SIGTERM (ctest or timeout(1) giving up) unwinds through the cases'
-    # finally blocks and atexit, which stop segd and the cluster.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not L.SEGD or not os.access(L.SEGD, os.X_OK):
-        print("FAIL SEGD must point at the segd binary")
-        return 1
-    for tool in ("kcat",):
-        if not shutil.which(tool):
-            print(f"FAIL {tool} is not installed (scripts/install-deps.sh)")
-            return 1
-    chosen = [f for f in CASES if not argv or f.__name__ in argv]
-    unknown = set(argv) - {f.__name__ for f in CASES}
-    if unknown:
-        print(f"unknown case(s): {sorted(unknown)}; known: {[f.__name__ for f in CASES]}")
-        return 2
-    work = tempfile.mkdtemp(prefix="segd-daemon.")
-    times = []
-    t_all = time.monotonic()
-    try:
-        for fn in chosen:
-            C.case = fn.__name__
-            cwork = os.path.join(work, fn.__name__)
-            os.makedirs(cwork)
-            t0 = time.monotonic()
-            nwaits = len(L.WAITS)
-            try:
-                fn(C, cwork)
-            except TestFailure as e:
-                C.check("runs to the end", False, e)
-            except Exception:  # a broken case is a failure, not a crash of the run
-                C.check("runs to the end", False, traceback.format_exc())
-            times.append((fn.__name__, time.monotonic() - t0))
-            print(f"-- {fn.__name__}: {times[-1][1]:.1f}s (slowest wait: "
-                  f"{L.slowest_waits(1, nwaits) or 'none'})", flush=True)
-    finally:
-        L._kill_all()
-        if C.failed == 0 and not os.environ.get("SEG_KEEP_WORK"):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"(work files kept in {work})")
-    print("times: " + ", ".join(f"{n} {t:.1f}s" for n, t in times) +
-          f"; total {time.monotonic() - t_all:.1f}s")
-    print(f"{C.passed} passed, {C.failed} failed" +
-          (f", {C.xfailed} expected failures (known bugs)" if C.xfailed else ""))
-    return 1 if C.failed else 0
+    return L.run_suite(C, CASES, argv, "segd-daemon.", tools=('kcat',))
 
 
 if __name__ == "__main__":

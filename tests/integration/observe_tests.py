@@ -28,13 +28,10 @@ with kcat, expectations from the consumer model, never from segd's numbers.
 import json
 import os
 import shutil
-import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -49,25 +46,7 @@ from daemon_lib import Segd, TestFailure, start_cluster, wait_for  # noqa: E402
 RULES = os.path.join(L.SEG_SRC, "tests", "data", "rules", "datasets.yaml")
 
 
-class Checks:
-    def __init__(self):
-        self.passed = self.failed = 0
-        self.case = ""
-
-    def check(self, desc, cond, detail=""):
-        name = f"{self.case}: {desc}"
-        if cond:
-            self.passed += 1
-            print(f"ok   {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}", flush=True)
-            if detail:
-                print("     " + str(detail).replace("\n", "\n     "), flush=True)
-        return bool(cond)
-
-
-C = Checks()
+C = L.Checks()
 CASES = []
 
 
@@ -550,35 +529,7 @@ class SegdAt(Segd):
 
 
 def main(argv):
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not L.SEGD or not os.access(L.SEGD, os.X_OK):
-        print("FAIL SEGD must point at the segd binary")
-        return 1
-    chosen = [f for f in CASES if not argv or f.__name__ in argv]
-    work = tempfile.mkdtemp(prefix="segd-observe.")
-    t_all = time.monotonic()
-    try:
-        for fn in chosen:
-            C.case = fn.__name__
-            cwork = os.path.join(work, fn.__name__)
-            os.makedirs(cwork)
-            t0 = time.monotonic()
-            try:
-                fn(C, cwork)
-            except TestFailure as e:
-                C.check("runs to the end", False, e)
-            except Exception:
-                C.check("runs to the end", False, traceback.format_exc())
-            print(f"-- {fn.__name__}: {time.monotonic() - t0:.1f}s", flush=True)
-    finally:
-        L._kill_all()
-        if C.failed == 0 and not os.environ.get("SEG_KEEP_WORK"):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"(work files kept in {work})")
-    print(f"total {time.monotonic() - t_all:.1f}s")
-    print(f"{C.passed} passed, {C.failed} failed")
-    return 1 if C.failed else 0
+    return L.run_suite(C, CASES, argv, "segd-observe.")
 
 
 if __name__ == "__main__":

@@ -39,14 +39,10 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon_lib as L  # noqa: E402
@@ -111,24 +107,7 @@ RULES_NEEDS_HISTORY = RULES_A + """    refund_lately:
 """
 
 
-class Checks:
-    def __init__(self):
-        self.passed = self.failed = 0
-        self.case = ""
-
-    def check(self, desc, cond, detail=""):
-        name = f"{self.case}: {desc}"
-        if cond:
-            self.passed += 1
-            print(f"ok   {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}", flush=True)
-            if detail:
-                print("     " + str(detail).replace("\n", "\n     "), flush=True)
-
-
-C = Checks()
+C = L.Checks()
 CASES = []
 
 
@@ -493,38 +472,7 @@ def restart(c, work):
 
 
 def main(argv):
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not L.SEGD or not os.access(L.SEGD, os.X_OK):
-        print("FAIL SEGD must point at the segd binary")
-        return 1
-    chosen = [f for f in CASES if not argv or f.__name__ in argv]
-    work = tempfile.mkdtemp(prefix="segd-rules-daemon.")
-    t_all = time.monotonic()
-    times = []
-    try:
-        for fn in chosen:
-            C.case = fn.__name__
-            cwork = os.path.join(work, fn.__name__)
-            os.makedirs(cwork)
-            t0 = time.monotonic()
-            try:
-                fn(C, cwork)
-            except TestFailure as e:
-                C.check("runs to the end", False, e)
-            except Exception:
-                C.check("runs to the end", False, traceback.format_exc())
-            times.append((fn.__name__, time.monotonic() - t0))
-            print(f"-- {fn.__name__}: {times[-1][1]:.1f}s", flush=True)
-    finally:
-        L._kill_all()
-        if C.failed == 0 and not os.environ.get("SEG_KEEP_WORK"):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"(work files kept in {work})")
-    print("times: " + ", ".join(f"{n} {t:.1f}s" for n, t in times) +
-          f"; total {time.monotonic() - t_all:.1f}s")
-    print(f"{C.passed} passed, {C.failed} failed")
-    return 1 if C.failed else 0
+    return L.run_suite(C, CASES, argv, "segd-rules-daemon.")
 
 
 if __name__ == "__main__":
