@@ -15,6 +15,7 @@ event rate is read from /metrics every 50 ms: events counted from the
 first sample above zero to the first sample with every record counted.
 
 Usage: bench/lookup_cost.py BUILD_DIR [--customers N] [--rate R] [--repeat K]
+                           [--client curl|python]
 Prints one line per run and the medians; exits 1 if a run fails.
 Results are in docs/benchmarks.md ("Customer lookups").
 """
@@ -71,9 +72,66 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class CurlLookups:
+    """The same schedule from PROCS curl processes (C, one kept-alive
+    connection each, `--rate` spacing its serial requests), so the client
+    takes as little as possible of the two cores segd and the brokers
+    share: what is measured is then segd's cost, not the client's. Each
+    request writes "status seconds" to the process's output file; the lines
+    written between two instants are what was sent between them."""
+
+    PROCS = 4
+
+    def __init__(self, port, ids, rate, work, tag):
+        self.outs, self.procs = [], []
+        per = rate / self.PROCS
+        n = int(per * 600) + 1          # ten minutes of requests each; stopped when done
+        for k in range(self.PROCS):
+            cfg = os.path.join(work, f"curl-{tag}-{k}.cfg")
+            with open(cfg, "w") as f:
+                for i in range(n):
+                    cid = ids[(i * self.PROCS + k) % len(ids)]
+                    f.write(f'url = "http://127.0.0.1:{port}/v1/customers/{cid}"\n'
+                            'output = "/dev/null"\n')
+            out = os.path.join(work, f"curl-{tag}-{k}.out")
+            self.outs.append(out)
+            self.procs.append(subprocess.Popen(
+                ["curl", "-s", "--rate", f"{per * 60:.0f}/m", "-K", cfg,
+                 "-w", "%{stderr}%{http_code} %{time_total}\n", "-o", "/dev/null",
+                 "--max-time", "5"],          # stderr: unbuffered, each line as it happens
+                stdout=subprocess.DEVNULL, stderr=open(out, "w")))
+        self.mark_at = [0] * self.PROCS
+
+    def _lines(self):
+        res = []
+        for out in self.outs:
+            with open(out) as f:
+                res.append([ln.split() for ln in f.read().splitlines() if ln.count(" ") == 1])
+        return res
+
+    def mark(self):
+        """From now on, count what is sent."""
+        self.mark_at = [len(x) for x in self._lines()]
+
+    def stop(self):
+        """Stops the clients; sent/ok/notfound/errors/latency are what was
+        sent since mark()."""
+        got = self._lines()
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+        rows = [r for k, x in enumerate(got) for r in x[self.mark_at[k]:]]
+        self.sent = len(rows)
+        self.ok = sum(1 for c, _ in rows if c == "200")
+        self.notfound = sum(1 for c, _ in rows if c == "404")
+        self.errors = self.sent - self.ok - self.notfound
+        self.latency = [float(t) for _, t in rows]
+
+
 class Lookups:
-    """GET /v1/customers/{id} at `rate` per second on a fixed schedule,
-    from a few client threads (a lookup waits for the batch the loop is
+    """(--client python) GET /v1/customers/{id} at `rate` per second on a
+    fixed schedule, a new connection each, from a few client threads (a lookup waits for the batch the loop is
     folding, up to ~50 ms, so one sequential client could not keep the
     pace), until stopped. Counts only what is sent while `active`."""
 
@@ -97,6 +155,15 @@ class Lookups:
     def join(self, timeout):
         for t in self.threads:
             t.join(timeout)
+
+    def mark(self):
+        with self.lock:
+            self.sent = self.ok = self.notfound = self.errors = 0
+            self.latency = []
+
+    def stop(self):
+        self.stop_.set()
+        self.join(10)
 
     def work(self):
         while not self.stop_.is_set():
@@ -144,7 +211,7 @@ def idle_cost(p, port, ids, n=2000):
     return max(0.0, busy - idle) / n
 
 
-def one_run(segd, bootstrap, work, tag, want, ids, rate):
+def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
     port = free_port()
     state = os.path.join(work, f"state-{tag}")
     os.makedirs(state)
@@ -171,27 +238,26 @@ def one_run(segd, bootstrap, work, tag, want, ids, rate):
             if t is not None:
                 n = metric_sum(t, "segd_events_total") + metric_sum(t, "segd_events_rejected_total")
                 if lk is None and rate > 0:
-                    lk = Lookups(port, ids, rate)
-                    lk.start()
+                    if client == "curl":
+                        lk = CurlLookups(port, ids, rate, work, tag)
+                    else:
+                        lk = Lookups(port, ids, rate)
+                        lk.start()
                 if first is None and n > 0:
                     first = (now, n, cpu_seconds(p.pid))
                     if lk:   # count only what is sent while events are consumed
-                        with lk.lock:
-                            lk.sent = lk.ok = lk.notfound = lk.errors = 0
-                            lk.latency = []
+                        lk.mark()
                 if first and n >= want:
                     secs = now - first[0]
                     cpu = cpu_seconds(p.pid) - first[2]
                     if lk:
-                        lk.stop_.set()
-                        lk.join(10)
+                        lk.stop()
                         lk.idle_cost = idle_cost(p, port, ids)
                     return (n - first[1]) / secs, (n - first[1]) / cpu, secs, lk
             time.sleep(0.05)
     finally:
-        if lk:
-            lk.stop_.set()
-            lk.join(10)
+        if lk and not hasattr(lk, "idle_cost"):
+            lk.stop()
         p.terminate()
         try:
             p.wait(60)
@@ -206,6 +272,9 @@ def main(argv):
     ap.add_argument("--customers", type=int, default=300000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--client", choices=("curl", "python"), default="curl",
+                    help="curl: 4 kept-alive curl processes (default); python: 16 "
+                         "urllib threads, a connection per lookup")
     a = ap.parse_args(argv)
     segd = os.path.join(a.build, "segd")
     gen = os.path.join(a.build, "seg_gen")
@@ -221,12 +290,13 @@ def main(argv):
         want = json.load(open(summ))["records"]
         ids = [f"c{(i * 7919) % a.customers:010d}" for i in range(1000)]
         print(f"input: {a.customers} customers, {want} events, {PARTS} partitions; "
-              f"lookups at {a.rate:.0f}/s", flush=True)
+              f"lookups at {a.rate:.0f}/s ({a.client} client)", flush=True)
         base, with_lk, costs = [], [], []
         for i in range(a.repeat):
             for mode in ("a", "b"):
                 r = a.rate if mode == "b" else 0
-                eps, epc, secs, lk = one_run(segd, mc.bootstrap, work, f"{mode}{i}", want, ids, r)
+                eps, epc, secs, lk = one_run(segd, mc.bootstrap, work, f"{mode}{i}", want, ids, r,
+                                            a.client)
                 (with_lk if r else base).append((eps, epc))
                 extra = ""
                 if lk:
