@@ -337,6 +337,19 @@ def replay(b, case, fmt, path, customers, events, extra=(), config_args=None):
 
 
 # ---- the report --------------------------------------------------------------
+def replay_pair(b, what, off_case, on_case, config):
+    """The base-size JSON set replayed b.repeat times, alternately with the
+    bench's config (off_case) and with `config` (on_case): the same file in
+    the same minutes, so load on the shared machine hits both."""
+    B = label(b.base)
+    d = b.files[b.base, "json"]
+    print(f"== {B} customers: JSON, {what}", flush=True)
+    warm(d.path)
+    for _ in range(b.repeat):
+        replay(b, off_case, "json", d.path, b.base, d.events)
+        replay(b, on_case, "json", d.path, b.base, d.events, config_args=["--config", config])
+
+
 def _fmt(unit, x):
     if x is None:
         return "-"

@@ -23,13 +23,8 @@ CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def run(b):
     B = common.label(b.base)
-    d = b.files[b.base, "json"]
-    print(f"== {B} customers: JSON, default config vs + predictions (p_alive < 0.3)", flush=True)
-    common.warm(d.path)
-    for _ in range(b.repeat):
-        common.replay(b, f"predict_off_json_{B}", "json", d.path, b.base, d.events)
-        common.replay(b, f"predict_on_json_{B}", "json", d.path, b.base, d.events,
-                      config_args=["--config", CONFIG])
+    common.replay_pair(b, "default config vs + predictions (p_alive < 0.3)",
+                       f"predict_off_json_{B}", f"predict_on_json_{B}", CONFIG)
 
 
 def report(b):

@@ -24,13 +24,8 @@ RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run(b):
     B = common.label(b.base)
-    d = b.files[b.base, "json"]
-    print(f"== {B} customers: JSON, built-ins vs built-ins + 20 user rules", flush=True)
-    common.warm(d.path)
-    for _ in range(b.repeat):
-        common.replay(b, f"rules_off_json_{B}", "json", d.path, b.base, d.events)
-        common.replay(b, f"rules_20_json_{B}", "json", d.path, b.base, d.events,
-                      config_args=["--config", RULES])
+    common.replay_pair(b, "built-ins vs built-ins + 20 user rules",
+                       f"rules_off_json_{B}", f"rules_20_json_{B}", RULES)
 
 
 def _bytes_per_customer(b, case):
