@@ -31,6 +31,12 @@
  * present waits up to session.timeout.ms - 1 s for them per round, so
  * tests that add members use short sessions (e.g. 3000 ms). Topics that a
  * client's Metadata request names are auto-created with 4 partitions.
+ * Idempotent producers' sequence numbers are checked only for
+ * transactional ones: with injected Produce errors and requests
+ * pipelined, a batch is appended after its refused predecessor, and
+ * librdkafka then counts the refused one as delivered (a broker would
+ * have refused both); tests that inject Produce errors give the
+ * producer one request in flight per connection.
  */
 #include <errno.h>
 #include <fcntl.h>
