@@ -126,7 +126,8 @@ class MockCluster:
 
     def leaders(self, topic):
         """{partition: leader broker id} as clients see it (Metadata)."""
-        words = self.command(f"metadata {topic}").split()
+        # up to four 5 s tries in the harness (a broker just taken down)
+        words = self.command(f"metadata {topic}", timeout=30.0).split()
         return {int(p): int(b) for p, b in (w.split(":") for w in words[1:])}
 
     def stop(self, timeout=10.0):

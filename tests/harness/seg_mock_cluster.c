@@ -234,12 +234,23 @@ static rd_kafka_t *new_client(const char *bootstrap, const char *debug, char *er
 static void cmd_metadata(harness_t *h, const char *topic)
 {
     char errstr[512];
-    if (!h->meta_rk && !(h->meta_rk = new_client(h->bootstrap, NULL, errstr, sizeof(errstr)))) {
-        reply("ERR cannot create metadata client: %s", errstr);
-        return;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* Right after broker_down, the client may send the request down a
+     * connection the mock is closing, and it then times out. A new client
+     * bootstraps again and finds the brokers that are up. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (!h->meta_rk &&
+            !(h->meta_rk = new_client(h->bootstrap, NULL, errstr, sizeof(errstr)))) {
+            reply("ERR cannot create metadata client: %s", errstr);
+            return;
+        }
+        err = rd_kafka_metadata(h->meta_rk, 1, NULL, &md, 5000);
+        if (!err)
+            break;
+        rd_kafka_destroy(h->meta_rk);
+        h->meta_rk = NULL;
     }
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(h->meta_rk, 1, NULL, &md, 5000);
     if (err) {
         reply_err(err);
         return;
