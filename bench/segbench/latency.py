@@ -20,6 +20,12 @@ with the CPU segd and the mock cluster used, and the load average at the
 start of each run, because on a loaded 2-core machine the tail of the
 distribution is mostly other processes.
 
+One-hop runs (kafka_latency_hop), alternated with the segd runs: the same
+generated stream into a topic nobody processes, read straight back by the
+same tail. A transition takes two such hops plus segd, so this is the part
+of the figure that the cluster, the clients and the machine set on their
+own, measured in the same run.
+
 Why produce only once segd owns its partitions and the tail reads: the
 consumer group join takes seconds on the mock; events produced before it
 would wait in the topic and measure the join, not segd.
@@ -34,6 +40,7 @@ from . import common, kafka
 
 GROUP = "kafka"
 CASE = "kafka_latency"
+HOP = "kafka_latency_hop"
 
 
 def run(b):
@@ -59,6 +66,16 @@ def run(b):
                 k.cluster.command(f"create_topic {out_topic} {parts}", timeout=30)
             except Exception:
                 return _fail(b, "cannot create latency topics")
+        hop_topic = f"lat-hop-{i}"
+        try:
+            k.cluster.command(f"create_topic {hop_topic} {parts}", timeout=30)
+        except Exception:
+            return _fail(b, "cannot create the one-hop topic")
+        _hop(b, i, hop_topic, lat)
+        r = b.sel(HOP)[-1]
+        print(f"  kafka_latency one hop (no segd): produce -> received p50"
+              f" {r.get('receive_p50_ms', 0):.1f} ms, p99 {r.get('receive_p99_ms', 0):.1f} ms"
+              if r["ok"] else f"  kafka_latency one hop: ERROR {r.get('error')}", flush=True)
         if not _one(b, i, in_topic, out_topic, extra, lat):
             return
         r = b.sel(CASE)[-1]
@@ -155,6 +172,54 @@ def _one(b, i, in_topic, out_topic, extra, lat):
     b.record(_analyse(lat, i, rc, src, drc, rate, float(load),
                       (cpu1 - cpu0) / common.CLK_TCK, (mcpu1 - mcpu0) / common.CLK_TCK))
     return True
+
+
+def _hop(b, i, topic, lat):
+    """The same stream read straight back, with no segd: one hop."""
+    k = b.kafka
+    rate, secs = k.latency_rate, k.latency_seconds
+    tsv, tail_err = os.path.join(lat, f"hop-{i}.tsv"), os.path.join(lat, f"hop-{i}.err")
+    with open(os.path.join(lat, f"hop-{i}.json"), "wb") as out, open(tail_err, "wb") as err:
+        tail = b.spawn([k.tail, "--bootstrap", k.bootstrap, "--topic", topic, "--out", tsv,
+                        "--max-seconds", str(secs + 60)], stdout=out, stderr=err)
+
+    def ready():
+        with open(tail_err, errors="replace") as f:
+            return "reading" in f.read()
+
+    if not kafka.wait_until(ready, 30, 0.1):
+        tail.kill()
+        tail.wait()
+        b.fail(HOP, "seg_bench_tail not ready in 30 s")
+        return
+    with open(os.path.join(lat, f"hop-gen-{i}.err"), "wb") as err:
+        gen = b.spawn([b.seg_gen, "--customers", "1000000", "--seed", str(b.seed + i),
+                       "--realtime", "--rate", str(rate), "--brokers", k.bootstrap,
+                       "--topic", topic], stderr=err)
+    time.sleep(secs + 1)
+    rc = b.stop(gen)
+    time.sleep(2)
+    b.stop(tail)
+    r = {"case": HOP, "ok": False}
+    try:
+        if rc != 0:
+            raise RuntimeError(f"seg_gen exit {rc}")
+        d = []
+        with open(tsv, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                recv_us, ts_ms, tt, _rest = line.split("\t", 3)
+                if tt == "C":
+                    d.append(int(recv_us) / 1000.0 - int(ts_ms))
+        if not d:
+            raise RuntimeError("no message read back")
+        d.sort()
+        r.update(ok=True, messages=len(d), receive_p50_ms=_pct(d, 0.5),
+                 receive_p99_ms=_pct(d, 0.99))
+    except (OSError, ValueError, RuntimeError) as e:
+        r["error"] = str(e)[:400]
+    b.record(r)
+    if os.path.exists(tsv):
+        os.unlink(tsv)
 
 
 def _sec(s):
@@ -268,5 +333,12 @@ def report(b):
     b.add("kafka_latency_p99", f"latency produce -> transition received, p99, {rate / 1000:g}k"
           " events/s", "ms", [r["receive_p99_ms"] for r in lat], lat_err, target="<= 40 ms",
           check=lambda c: c["median"] <= 40, note=note)
+    hop, hop_err = b.metric(HOP, "receive_p99_ms")
+    hop50, _ = b.metric(HOP, "receive_p50_ms")
+    b.add("kafka_latency_hop_p99", f"latency one hop (produce -> read back, no segd), p99,"
+          f" {rate / 1000:g}k ev/s", "ms", hop, hop_err,
+          note=(f"the same generated stream read straight back by the same tail, alternated"
+                f" with the segd runs; a transition takes two such hops plus segd; p50"
+                f" {med(hop50):.1f} ms" if hop50 else None))
     b.add("kafka_latency_p50", f"latency produce -> transition received, p50, {rate / 1000:g}k"
           " events/s", "ms", [r["receive_p50_ms"] for r in lat], lat_err)
