@@ -15,7 +15,10 @@ event rate is read from /metrics every 50 ms: events counted from the
 first sample above zero to the first sample with every record counted.
 
 Usage: bench/lookup_cost.py BUILD_DIR [--customers N] [--rate R] [--repeat K]
-                           [--client curl|python]
+                           [--client curl|python] [--partitions P]
+The mock cluster keeps about 5 MB per partition: give it about one
+partition per 12,500 customers (--customers 1000000 --partitions 80), or
+the head of the topic is dropped and a run never sees every record.
 Prints one line per run and the medians; exits 1 if a run fails.
 Results are in docs/benchmarks.md ("Customer lookups").
 """
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import socket
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +42,6 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests", "harness"))
 from cluster import start_cluster  # noqa: E402
 
-PARTS = 24
 
 
 def free_port():
@@ -117,6 +120,7 @@ class CurlLookups:
         """Stops the clients; sent/ok/notfound/errors/latency are what was
         sent since mark()."""
         got = self._lines()
+        self.cpu = sum(cpu_seconds(p.pid) for p in self.procs)   # the client's own CPU
         for p in self.procs:
             p.terminate()
         for p in self.procs:
@@ -266,12 +270,104 @@ def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
         log.close()
 
 
+def interleaved_run(segd, bootstrap, work, tag, want, ids, rate, window):
+    """One segd run over the whole topic with the lookups switched on and
+    off every `window` seconds (SIGSTOP/SIGCONT of the curl clients), so
+    that slow drift of the machine's speed hits both arms alike. Returns
+    [(on, seconds, events, lookups sent)] per whole window, the first two
+    (the group join's transient) left out."""
+    port = free_port()
+    state = os.path.join(work, f"state-{tag}")
+    os.makedirs(state)
+    group = f"lk-{tag}"
+    log = open(os.path.join(work, f"segd-{tag}.log"), "wb")
+    p = subprocess.Popen([segd, "run", "--set", f"kafka.brokers={bootstrap}",
+                          "--set", f"kafka.group_id={group}",
+                          "--set", f"kafka.changelog_topic={group}-changelog",
+                          "--set", f"state.dir={state}",
+                          "--set", "checkpoint.interval=1h",
+                          "--set", f"metrics.listen=127.0.0.1:{port}"],
+                         stdout=log, stderr=log)
+    lk = None
+    on = False
+
+    def switch(to):
+        for c in lk.procs:
+            c.send_signal(signal.SIGCONT if to else signal.SIGSTOP)
+
+    def events():
+        t = scrape(port)
+        if t is None:
+            return None
+        return metric_sum(t, "segd_events_total") + metric_sum(t, "segd_events_rejected_total")
+
+    def sent():
+        return sum(len(x) for x in lk._lines())
+
+    try:
+        t_start = time.monotonic()
+        n = None
+        while n is None or n == 0:
+            if time.monotonic() - t_start > 120:
+                raise RuntimeError("segd did not start consuming in 120 s")
+            if p.poll() is not None:
+                raise RuntimeError(f"segd exited {p.returncode}")
+            n = events()
+            if n is not None and lk is None:
+                lk = CurlLookups(port, ids, rate, work, tag)
+                switch(False)
+            time.sleep(0.02)
+        windows = []
+        t0, n0, s0 = time.monotonic(), n, sent()
+        while n < want:
+            if time.monotonic() - t_start > 300:
+                raise RuntimeError("not done after 300 s")
+            time.sleep(max(0.0, t0 + window - time.monotonic()))
+            n1 = events()
+            if n1 is None:
+                raise RuntimeError("segd's /metrics stopped answering")
+            t1, s1 = time.monotonic(), sent()
+            if n1 < want:            # a window cut short by the end is left out
+                windows.append((on, t1 - t0, n1 - n0, s1 - s0))
+            on = not on
+            switch(on)
+            t0, n0, s0, n = t1, n1, s1, n1
+        return windows[2:], lk
+    finally:
+        if lk:
+            switch(True)
+            lk.stop()
+        p.terminate()
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+def interleaved_cost(windows):
+    """Per on-window: 1 - its rate / the mean rate of the off-windows on
+    either side (both present). Returns the list of costs."""
+    costs = []
+    for i in range(1, len(windows) - 1):
+        on, secs, ev, _ = windows[i]
+        if not on or windows[i - 1][0] or windows[i + 1][0]:
+            continue
+        off = (windows[i - 1][2] / windows[i - 1][1] + windows[i + 1][2] / windows[i + 1][1]) / 2
+        costs.append(1 - (ev / secs) / off)
+    return costs
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--customers", type=int, default=300000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--partitions", type=int, default=24)
+    ap.add_argument("--interleave", type=float, default=0,
+                    help="switch the lookups on and off every this many seconds within "
+                         "each run (drift-proof); 0: whole runs with and without, alternated")
     ap.add_argument("--client", choices=("curl", "python"), default="curl",
                     help="curl: 4 kept-alive curl processes (default); python: 16 "
                          "urllib threads, a connection per lookup")
@@ -279,7 +375,8 @@ def main(argv):
     segd = os.path.join(a.build, "segd")
     gen = os.path.join(a.build, "seg_gen")
     work = tempfile.mkdtemp(prefix="segd-lookups.")
-    topics = [f"events:{PARTS}"] + [f"lk-{m}{i}-changelog:{PARTS}" for m in "ab"
+    parts = a.partitions
+    topics = [f"events:{parts}"] + [f"lk-{m}{i}-changelog:{parts}" for m in "abi"
                                       for i in range(a.repeat)]
     topics += ["transitions:48", "events-dlq:3", "churn-alerts:12"]
     with start_cluster(topics, stderr=open(os.path.join(work, "mc.err"), "wb")) as mc:
@@ -289,11 +386,16 @@ def main(argv):
                         "--summary-json", summ], check=True, stderr=subprocess.DEVNULL)
         want = json.load(open(summ))["records"]
         ids = [f"c{(i * 7919) % a.customers:010d}" for i in range(1000)]
-        print(f"input: {a.customers} customers, {want} events, {PARTS} partitions; "
+        print(f"input: {a.customers} customers, {want} events, {parts} partitions; "
               f"lookups at {a.rate:.0f}/s ({a.client} client)", flush=True)
+        if a.interleave > 0:
+            return interleaved(a, segd, mc.bootstrap, work, want, ids)
         base, with_lk, costs = [], [], []
+        # ABBA: every run adds to the cluster's topics and the runs slow
+        # down over a session; alternating the order keeps that drift out
+        # of the pairs' median.
         for i in range(a.repeat):
-            for mode in ("a", "b"):
+            for mode in (("a", "b") if i % 2 == 0 else ("b", "a")):
                 r = a.rate if mode == "b" else 0
                 eps, epc, secs, lk = one_run(segd, mc.bootstrap, work, f"{mode}{i}", want, ids, r,
                                             a.client)
@@ -309,6 +411,10 @@ def main(argv):
                     costs.append(lk.idle_cost)
                 print(f"  run {i + 1} {'with' if r else 'without'} lookups: {eps:,.0f} events/s, "
                       f"{epc:,.0f} events per CPU second, over {secs:.1f} s{extra}", flush=True)
+        pairs = [100 * (b[0] - w[0]) / b[0] for b, w in zip(base, with_lk)]
+        print("cost per alternated pair (events/s): "
+              + ", ".join(f"{x:+.1f}%" for x in pairs)
+              + f"; median {statistics.median(pairs):+.1f}%")
         for k, what in ((0, "events/s"), (1, "events per CPU second")):
             mb = statistics.median(x[k] for x in base)
             ml = statistics.median(x[k] for x in with_lk)
@@ -317,6 +423,36 @@ def main(argv):
         c = statistics.median(costs)
         print(f"segd CPU per lookup (idle, median): {1e6 * c:.0f} us; at {a.rate:.0f}/s that is "
               f"{100 * c * a.rate:.2f}% of one core")
+    return 0
+
+
+def interleaved(a, segd, bootstrap, work, want, ids):
+    allc, on_ev, on_s, off_ev, off_s, looked = [], 0, 0.0, 0, 0.0, 0
+    client_cpu = client_n = 0
+    for i in range(a.repeat):
+        w, lk = interleaved_run(segd, bootstrap, work, f"i{i}", want, ids, a.rate, a.interleave)
+        client_cpu, client_n = client_cpu + lk.cpu, client_n + len(lk.latency)
+        c = interleaved_cost(w)
+        allc += c
+        for on, secs, ev, n in w:
+            if on:
+                on_ev, on_s, looked = on_ev + ev, on_s + secs, looked + n
+            else:
+                off_ev, off_s = off_ev + ev, off_s + secs
+        print(f"  run {i + 1}: {len(w)} windows of {a.interleave:g} s; cost per on-window "
+              f"against its neighbours: " + ", ".join(f"{100 * x:+.0f}%" for x in c)
+              + (f"; median {100 * statistics.median(c):+.1f}%" if c else ""), flush=True)
+    if not allc or not on_s or not off_s:
+        print("no whole windows measured")
+        return 1
+    q = statistics.quantiles(allc, n=4) if len(allc) >= 2 else [allc[0]] * 3
+    print(f"{len(allc)} on-windows: cost median {100 * statistics.median(allc):+.1f}% "
+          f"(quartiles {100 * q[0]:+.1f}% .. {100 * q[2]:+.1f}%), mean {100 * statistics.mean(allc):+.1f}%")
+    print(f"pooled: {off_ev / off_s:,.0f} events/s with lookups off, {on_ev / on_s:,.0f} on "
+          f"({looked / on_s:.0f} lookups/s): {100 * (1 - (on_ev / on_s) / (off_ev / off_s)):+.1f}% cost")
+    if client_n:
+        print(f"the curl client's own CPU on the same cores: {1e6 * client_cpu / client_n:.0f} us "
+              f"per lookup, {100 * client_cpu / client_n * a.rate:.1f}% of a core at {a.rate:.0f}/s")
     return 0
 
 
