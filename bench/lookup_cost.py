@@ -15,7 +15,7 @@ event rate is read from /metrics every 50 ms: events counted from the
 first sample above zero to the first sample with every record counted.
 
 Usage: bench/lookup_cost.py BUILD_DIR [--customers N] [--rate R] [--repeat K]
-                           [--client curl|python] [--partitions P]
+                           [--client curl|python] [--partitions P] [--interleave S]
 The mock cluster keeps about 5 MB per partition: give it about one
 partition per 12,500 customers (--customers 1000000 --partitions 80), or
 the head of the topic is dropped and a run never sees every record.
