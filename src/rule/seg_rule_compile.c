@@ -111,6 +111,8 @@ int rule_add_tpred(build_t *b, int32_t feat, uint8_t op, double c)
     if (grow((void **)&rs->tpreds, &b->cap_tpreds, rs->n_tpreds + 1, sizeof *rs->tpreds))
         return -1;
     rs->tpreds[rs->n_tpreds++] = (tpred_t){ .feat = feat, .op = op, .c = c };
+    uint8_t kind = rs->feats[feat].kind;
+    if (kind == FT_SPEND || kind == FT_CLV) rs->tpreds_mbar = true;
     return 0;
 }
 

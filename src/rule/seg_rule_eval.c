@@ -353,21 +353,30 @@ static rval_t window_value(seg_rulerun_t *rr, uint32_t k)
     return v;
 }
 
+/* Whether a prediction reads the mean spend (Gamma-Gamma). */
+static bool needs_mbar(uint8_t kind) { return kind == FT_SPEND || kind == FT_CLV; }
+
 /* The customer's history as the models see it (docs/predict.md); false
- * without a purchase. */
-static bool predict_hist(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_predict_hist_t *h)
+ * without a purchase. The mean spend walks every purchase day, so it is
+ * summed only when `mbar` asks for it (spend and CLV; P(alive) and
+ * expected purchases do not read it); otherwise h->mbar is NaN, which any
+ * reader that should have asked turns into an absent value. */
+static bool predict_hist(seg_rulerun_t *rr, const seg_rule_cust_t *c, bool mbar,
+                         seg_predict_hist_t *h)
 {
     const seg_ruleset_t *rs = rr->rs;
     const seg_window_t *days = (const seg_window_t *)(c->row + rs->days_off);
     if (!c->has_purchase || days->len == 0) return false;
+    h->x = days->len - 1;
+    h->first = c->first_purchase;
+    h->last = c->last_purchase;
+    h->mbar = NAN;
+    if (!mbar) return true;
     int64_t sum = 0, vals[32];
     for (uint32_t i = 1, n; i < days->len; i += n) {
         n = seg_window_vals(rr->pool, days, i, vals, 32);
         for (uint32_t j = 0; j < n; j++) sum += vals[j];
     }
-    h->x = days->len - 1;
-    h->first = c->first_purchase;
-    h->last = c->last_purchase;
     h->mbar = h->x ? (double)sum / (double)DEC_ONE / (double)h->x : 0.0;
     return true;
 }
@@ -404,7 +413,7 @@ static rval_t feature(seg_rulerun_t *rr, uint32_t k)
     }
     default: {
         seg_predict_hist_t h;
-        if (!rr->model || !predict_hist(rr, c, &h)) break;
+        if (!rr->model || !predict_hist(rr, c, needs_mbar(f->kind), &h)) break;
         double d = seg_predict_eval(rr->model, &h, predict_feature(f->kind), f->h, c->t);
         if (d == d) v = (rval_t){ .t = RV_REAL, .u.d = d };   /* NaN: absent */
         break;
@@ -679,7 +688,7 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
         if (lo < tb->n && base + tb->off[lo] < best) best = base + tb->off[lo];
     }
     seg_predict_hist_t h;
-    if (rs->n_tpreds && rr->model && predict_hist(rr, c, &h)) {
+    if (rs->n_tpreds && rr->model && predict_hist(rr, c, false, &h)) {
         /* Between purchases each prediction only falls, so each comparison
          * flips at most once: the earliest flip after the instant it was
          * computed stays the next one until it passes or a purchase comes
@@ -688,6 +697,7 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
         memcpy(&cached, c->row + rs->pnext_off, 8);
         if (cached == 0 || cached <= now) {
             cached = INT64_MAX;
+            if (rs->tpreds_mbar) (void)predict_hist(rr, c, true, &h);
             for (uint32_t k = 0; k < rs->n_tpreds; k++) {
                 const tpred_t *tp = &rs->tpreds[k];
                 const feat_t *f = &rs->feats[tp->feat];
@@ -716,8 +726,8 @@ int64_t seg_rulerun_next(seg_rulerun_t *rr, const seg_rule_cust_t *c)
 int seg_rulerun_predict(seg_rulerun_t *rr, const seg_rule_cust_t *c, seg_rule_pview_t *out)
 {
     seg_predict_hist_t h;
-    if (!rr->model || !predict_hist(rr, c, &h)) return -1;
     const seg_rule_predict_t *q = &rr->rs->predict;
+    if (!rr->model || !predict_hist(rr, c, q->has_gg, &h)) return -1;
     double u = (double)q->unit;
     out->x = h.x;
     out->t_x = (double)(h.last - h.first) / u;

@@ -314,6 +314,7 @@ struct seg_ruleset {
     uint32_t         n_tbases;
     tpred_t         *tpreds;
     uint32_t         n_tpreds;
+    bool             tpreds_mbar;  /* some tpred reads the mean spend (spend, CLV) */
     outf_t          *outf;
     uint32_t         n_outf;
     char           **attr_keys;  /* kept attributes, slot order */
