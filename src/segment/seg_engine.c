@@ -419,11 +419,12 @@ static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 }
 
 /* Prefetches what evaluating customer idx reads besides its record (which
- * must be cached by now, or this waits for it): id, windows. */
+ * must be cached by now, or this waits for it): id, windows, rule row. */
 static void warm_state(const seg_engine_t *e, uint32_t idx)
 {
     if (idx >= seg_store_high(e->store)) return;
     seg_store_prefetch_id(e->store, idx);
+    if (e->rows) seg_rows_prefetch(e->rows, idx);
     const seg_cust_t *c = seg_store_get(e->store, idx);
     const seg_winpool_t *pool = seg_store_winpool(e->store);
     seg_window_prefetch(pool, &c->money);

@@ -41,6 +41,15 @@ unsigned char *seg_rows_peek(const seg_rows_t *r, uint32_t idx)
     return r->chunks[c] + (size_t)(idx & (CHUNK - 1)) * r->width;
 }
 
+void seg_rows_prefetch(const seg_rows_t *r, uint32_t idx)
+{
+    const unsigned char *row = seg_rows_peek(r, idx);
+    if (!row) return;
+    const unsigned char *end = row + r->width - 1;
+    for (const unsigned char *p = row; p <= end; p += 64) __builtin_prefetch(p);
+    __builtin_prefetch(end);   /* a row that starts mid-line ends on one more */
+}
+
 unsigned char *seg_rows_get(seg_rows_t *r, uint32_t idx)
 {
     uint32_t c = idx >> CHUNK_BITS;

@@ -29,6 +29,10 @@ unsigned char *seg_rows_get(seg_rows_t *r, uint32_t idx);
 /* Row idx if its chunk exists, else NULL (never allocates). */
 unsigned char *seg_rows_peek(const seg_rows_t *r, uint32_t idx);
 
+/* Starts loading row idx into the cache (every line of it), if its chunk
+ * exists: a hint for the engine's read-ahead, changes nothing. */
+void seg_rows_prefetch(const seg_rows_t *r, uint32_t idx);
+
 /* Bytes allocated. */
 size_t seg_rows_bytes(const seg_rows_t *r);
 
