@@ -82,8 +82,8 @@ def report(b):
         v, e = b.metric(f"replay_json_{L}", "events_per_second")
         b.add(f"replay_json_{L}", f"replay JSON, {L} customers", "events/s", v, e,
               ceiling=rj["median"], ceiling_desc=f"replay JSON rate at {B}",
-              target=f">= 0.50x the {B} rate",
-              check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.50)
+              target=f">= 0.70x the {B} rate",   # issue 13's table ("keep")
+              check=lambda c: c["ratio"] is not None and c["ratio"] >= 0.70)
 
     # MessagePack vs msgpack-c unpack-only
     ceil, ceil_err = b.metric(f"ceiling_msgpack_{B}", "events_per_second")
