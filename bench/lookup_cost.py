@@ -215,7 +215,9 @@ def idle_cost(p, port, ids, n=2000):
     return max(0.0, busy - idle) / n
 
 
-def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
+def start_segd(segd, bootstrap, work, tag):
+    """`segd run` over the whole topic with a fresh group and state.
+    Returns (process, metrics port, its open log file)."""
     port = free_port()
     state = os.path.join(work, f"state-{tag}")
     os.makedirs(state)
@@ -228,6 +230,11 @@ def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
                           "--set", "checkpoint.interval=1h",
                           "--set", f"metrics.listen=127.0.0.1:{port}"],
                          stdout=log, stderr=log)
+    return p, port, log
+
+
+def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
+    p, port, log = start_segd(segd, bootstrap, work, tag)
     lk = None
     try:
         first = None
@@ -276,18 +283,7 @@ def interleaved_run(segd, bootstrap, work, tag, want, ids, rate, window):
     that slow drift of the machine's speed hits both arms alike. Returns
     [(on, seconds, events, lookups sent)] per whole window, the first two
     (the group join's transient) left out."""
-    port = free_port()
-    state = os.path.join(work, f"state-{tag}")
-    os.makedirs(state)
-    group = f"lk-{tag}"
-    log = open(os.path.join(work, f"segd-{tag}.log"), "wb")
-    p = subprocess.Popen([segd, "run", "--set", f"kafka.brokers={bootstrap}",
-                          "--set", f"kafka.group_id={group}",
-                          "--set", f"kafka.changelog_topic={group}-changelog",
-                          "--set", f"state.dir={state}",
-                          "--set", "checkpoint.interval=1h",
-                          "--set", f"metrics.listen=127.0.0.1:{port}"],
-                         stdout=log, stderr=log)
+    p, port, log = start_segd(segd, bootstrap, work, tag)
     lk = None
     on = False
 
