@@ -233,6 +233,17 @@ def start_segd(segd, bootstrap, work, tag):
     return p, port, log
 
 
+def stop_segd(p, log):
+    """SIGTERM, then SIGKILL after 60 s; closes its log."""
+    p.terminate()
+    try:
+        p.wait(60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+
+
 def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
     p, port, log = start_segd(segd, bootstrap, work, tag)
     lk = None
@@ -269,12 +280,7 @@ def one_run(segd, bootstrap, work, tag, want, ids, rate, client):
     finally:
         if lk and not hasattr(lk, "idle_cost"):
             lk.stop()
-        p.terminate()
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        log.close()
+        stop_segd(p, log)
 
 
 def interleaved_run(segd, bootstrap, work, tag, want, ids, rate, window):
@@ -333,12 +339,7 @@ def interleaved_run(segd, bootstrap, work, tag, want, ids, rate, window):
         if lk:
             switch(True)
             lk.stop()
-        p.terminate()
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        log.close()
+        stop_segd(p, log)
 
 
 def interleaved_cost(windows):
