@@ -596,11 +596,26 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
     return finish(e, rc, errstr, errstr_size);
 }
 
+static int fold_local(seg_engine_t *e, const seg_event_t *ev, uint64_t hash,
+                      char *errstr, size_t errstr_size);
+
 int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
                     char *errstr, size_t errstr_size)
 {
     if (seg_engine_advance(e, ev->ts, errstr, errstr_size) != 0) return -1;
     return seg_engine_fold_local(e, ev, errstr, errstr_size);
+}
+
+int seg_engine_fold_hashed(seg_engine_t *e, const seg_event_t *ev, uint64_t hash,
+                           char *errstr, size_t errstr_size)
+{
+    if (seg_engine_advance(e, ev->ts, errstr, errstr_size) != 0) return -1;
+    return fold_local(e, ev, hash, errstr, errstr_size);
+}
+
+uint64_t seg_engine_hash(const char *customer_id, size_t len)
+{
+    return seg_store_hash(customer_id, len);
 }
 
 /* Fires customer idx's own deadlines <= t, in order. */
@@ -619,8 +634,16 @@ static int fire_own(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t)
 int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
                           char *errstr, size_t errstr_size)
 {
+    return fold_local(e, ev, seg_store_hash(ev->customer_id, ev->customer_id_len),
+                      errstr, errstr_size);
+}
+
+static int fold_local(seg_engine_t *e, const seg_event_t *ev, uint64_t hash,
+                      char *errstr, size_t errstr_size)
+{
     int created;
-    uint32_t idx = seg_store_upsert(e->store, ev->customer_id, ev->customer_id_len, &created);
+    uint32_t idx = seg_store_upsert_hashed(e->store, ev->customer_id, ev->customer_id_len, hash,
+                                           &created);
     if (idx == SEG_CUST_NONE) return finish(e, -1, errstr, errstr_size);
     seg_cust_t *c = seg_store_get(e->store, idx);
     if (!created) {
@@ -628,7 +651,8 @@ int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
         if (own < 0) return finish(e, -1, errstr, errstr_size);
         if (own == 1) {
             /* Evicted just now: the event starts the customer again. */
-            idx = seg_store_upsert(e->store, ev->customer_id, ev->customer_id_len, &created);
+            idx = seg_store_upsert_hashed(e->store, ev->customer_id, ev->customer_id_len, hash,
+                                          &created);
             if (idx == SEG_CUST_NONE) return finish(e, -1, errstr, errstr_size);
             c = seg_store_get(e->store, idx);
         }
@@ -703,6 +727,12 @@ void seg_engine_prefetch(const seg_engine_t *e, const char *customer_id, size_t 
         if (p->idx != SEG_CUST_NONE) warm_state(e, p->idx);
         break;
     }
+}
+
+void seg_engine_prefetch_hashed(const seg_engine_t *e, seg_prefetch_t *p)
+{
+    p->idx = SEG_CUST_NONE;
+    seg_store_prefetch_slot(e->store, p->hash);
 }
 
 int64_t seg_engine_next_deadline(const seg_engine_t *e)

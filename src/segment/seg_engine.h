@@ -178,6 +178,15 @@ int seg_engine_fold(seg_engine_t *e, const seg_event_t *ev,
 int seg_engine_fold_local(seg_engine_t *e, const seg_event_t *ev,
                           char *errstr, size_t errstr_size);
 
+/* The hash of a customer id as the engine's store uses it: a pure
+ * function, so any thread may compute it ahead of the fold. */
+uint64_t seg_engine_hash(const char *customer_id, size_t len);
+
+/* seg_engine_fold for a caller that hashed the id already: hash must be
+ * seg_engine_hash(ev->customer_id, ev->customer_id_len). */
+int seg_engine_fold_hashed(seg_engine_t *e, const seg_event_t *ev, uint64_t hash,
+                           char *errstr, size_t errstr_size);
+
 /* Reading ahead. With state far larger than the caches, folding an event
  * waits on a chain of misses: the id's index slot, the record, the id
  * bytes, the window blocks, the timer entry. A caller that holds the next
@@ -193,6 +202,8 @@ typedef struct seg_prefetch {
 } seg_prefetch_t;
 void seg_engine_prefetch(const seg_engine_t *e, const char *customer_id, size_t len,
                          seg_prefetch_t *p, int stage);
+/* Stage 0 for a caller that set p->hash = seg_engine_hash(id) already. */
+void seg_engine_prefetch_hashed(const seg_engine_t *e, seg_prefetch_t *p);
 
 /* Earliest pending deadline of any customer, INT64_MAX if none. */
 int64_t seg_engine_next_deadline(const seg_engine_t *e);

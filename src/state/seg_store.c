@@ -304,9 +304,14 @@ static seg_cust_t *record_alloc(seg_store_t *st, uint32_t idx)
 
 uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len, int *created)
 {
+    return seg_store_upsert_hashed(st, id, len, seg_store_hash(id, len), created);
+}
+
+uint32_t seg_store_upsert_hashed(seg_store_t *st, const char *id, size_t len, uint64_t h,
+                                 int *created)
+{
     *created = 0;
     migrate_step(st);
-    uint64_t h = seg_store_hash(id, len);
     uint32_t idx = table_find(st, &st->cur, h, id, len);
     if (idx == SEG_CUST_NONE && st->old.slots)
         idx = table_find(st, &st->old, h, id, len);

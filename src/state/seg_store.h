@@ -104,6 +104,10 @@ uint32_t seg_store_find(seg_store_t *st, const char *id, size_t len);
  * index, or SEG_CUST_NONE on allocation failure. */
 uint32_t seg_store_upsert(seg_store_t *st, const char *id, size_t len,
                           int *created);
+/* The same, for a caller that has the id's hash already: hash must be
+ * seg_store_hash(id, len) (replay hashes on its decoder thread). */
+uint32_t seg_store_upsert_hashed(seg_store_t *st, const char *id, size_t len, uint64_t hash,
+                                 int *created);
 
 /* The record of a customer index returned above. Valid while the store
  * lives; the pointer never moves. */
