@@ -28,6 +28,7 @@ struct seg_batchq {
     pthread_cond_t  can_fill;    /* the producer waits for a free batch */
     pthread_cond_t  can_take;    /* the consumer waits for a full batch */
     unsigned        n;
+    unsigned        wake;        /* full batches that wake a waiting consumer */
     uint64_t        filled, taken, freed;
     bool            finished, cancelled;
     bool            producer_waits, consumer_waits;
@@ -39,6 +40,7 @@ seg_batchq_t *seg_batchq_new(unsigned n)
     seg_batchq_t *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->n = n;
+    q->wake = 1;
     if (pthread_mutex_init(&q->mu, NULL) != 0) goto fail_mu;
     if (pthread_cond_init(&q->can_fill, NULL) != 0) goto fail_fill;
     if (pthread_cond_init(&q->can_take, NULL) != 0) goto fail_take;
@@ -79,8 +81,13 @@ void seg_batchq_put_full(seg_batchq_t *q, int i)
     (void)i;    /* always batch `filled`: the ring order says which */
     pthread_mutex_lock(&q->mu);
     q->filled++;
-    if (q->consumer_waits) pthread_cond_signal(&q->can_take);
+    if (q->consumer_waits && q->filled - q->taken >= q->wake) pthread_cond_signal(&q->can_take);
     pthread_mutex_unlock(&q->mu);
+}
+
+void seg_batchq_set_wake(seg_batchq_t *q, unsigned k)
+{
+    q->wake = k < 1 ? 1 : k > q->n ? q->n : k;
 }
 
 void seg_batchq_finish(seg_batchq_t *q)

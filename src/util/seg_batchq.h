@@ -43,6 +43,14 @@ int seg_batchq_try_full(seg_batchq_t *q);
  * in the order they were taken). */
 void seg_batchq_put_free(seg_batchq_t *q, int i);
 
+/* A consumer waiting for a batch is woken once `k` full batches wait
+ * (1..n; 1, the default, wakes it for each). Before either side starts.
+ * For a consumer that is the faster side, and whose batches need not
+ * reach it promptly: replay's writer thread is woken once per half ring
+ * instead of once per batch, which saved the fold thread a futex wake-up
+ * per batch. finish and cancel wake it whatever k is. */
+void seg_batchq_set_wake(seg_batchq_t *q, unsigned k);
+
 /* Either side: stop. Every call waiting now or later returns -1. */
 void seg_batchq_cancel(seg_batchq_t *q);
 

@@ -7,7 +7,8 @@
  * either side can stop the other without a hang. Checked with a real
  * producer thread over a small ring (so both sides wait on each other
  * often), with the consumer holding two batches at once as replay's
- * read-ahead does, and with cancels from both sides.
+ * read-ahead does, with a consumer woken only once several batches wait
+ * (replay's writer thread), and with cancels from both sides.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,13 +21,15 @@
 #include "util/seg_batchq.h"
 
 #define RING   3
+#define LAZY_RING 8      /* for the lazy wake-up: a consumer woken per half ring */
 #define ITEMS  64
 #define ROUNDS 20000
 
 typedef struct {
     seg_batchq_t *q;
-    uint64_t      data[RING][ITEMS];
-    unsigned      count[RING];
+    uint64_t      data[LAZY_RING][ITEMS];
+    unsigned      count[LAZY_RING];
+    int           ring;
     uint64_t      rounds;       /* batches to produce */
     uint64_t      produced;     /* batches handed over */
 } shared_t;
@@ -52,16 +55,16 @@ static void *producer(void *arg)
 
 static void check_batch(const shared_t *s, int i, uint64_t k)
 {
-    assert_true(i >= 0 && i < RING);
+    assert_true(i >= 0 && i < s->ring);
     assert_int_equal(s->count[i], 1 + (unsigned)(k % ITEMS));
     for (unsigned j = 0; j < s->count[i]; j++) assert_int_equal(s->data[i][j], k * ITEMS + j);
 }
 
-static void test_in_order(void **state)
+static void in_order(int ring, unsigned wake)
 {
-    (void)state;
-    shared_t s = { .q = seg_batchq_new(RING), .rounds = ROUNDS };
+    shared_t s = { .q = seg_batchq_new((unsigned)ring), .rounds = ROUNDS, .ring = ring };
     assert_non_null(s.q);
+    if (wake) seg_batchq_set_wake(s.q, wake);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, producer, &s), 0);
     uint64_t k = 0;
@@ -85,12 +88,62 @@ static void test_in_order(void **state)
     seg_batchq_destroy(s.q);
 }
 
+static void test_in_order(void **state)
+{
+    (void)state;
+    in_order(RING, 0);
+}
+
+/* The same with the consumer woken only once half the ring waits: no
+ * batch is lost or reordered, and neither side waits forever for the
+ * other (the test would hang). */
+static void test_in_order_lazy_wake(void **state)
+{
+    (void)state;
+    in_order(LAZY_RING, LAZY_RING / 2);
+}
+
+static void *two_then_finish(void *arg)
+{
+    shared_t *s = arg;
+    for (uint64_t k = 0; k < 2; k++) {
+        int i = seg_batchq_get_free(s->q);
+        s->data[i][0] = k * ITEMS;
+        s->count[i] = 1;
+        seg_batchq_put_full(s->q, i);
+    }
+    seg_batchq_finish(s->q);
+    return NULL;
+}
+
+/* A consumer waiting for more batches than will ever come is woken by
+ * finish, and gets the ones that did. */
+static void test_lazy_wake_finish(void **state)
+{
+    (void)state;
+    shared_t s = { .q = seg_batchq_new(LAZY_RING), .ring = LAZY_RING };
+    assert_non_null(s.q);
+    seg_batchq_set_wake(s.q, LAZY_RING);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, two_then_finish, &s), 0);
+    for (uint64_t k = 0; k < 2; k++) {
+        int i = seg_batchq_get_full(s.q);
+        assert_true(i >= 0 && i < LAZY_RING);
+        assert_int_equal(s.count[i], 1);
+        assert_int_equal(s.data[i][0], k * ITEMS);
+        seg_batchq_put_free(s.q, i);
+    }
+    assert_int_equal(seg_batchq_get_full(s.q), -1);
+    pthread_join(t, NULL);
+    seg_batchq_destroy(s.q);
+}
+
 /* The consumer stops early (a fold failed): the producer, waiting for a
  * free batch in a full ring, returns. */
 static void test_consumer_cancels(void **state)
 {
     (void)state;
-    shared_t s = { .q = seg_batchq_new(RING), .rounds = ROUNDS };
+    shared_t s = { .q = seg_batchq_new(RING), .rounds = ROUNDS, .ring = RING };
     assert_non_null(s.q);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, producer, &s), 0);
@@ -161,6 +214,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_thread),
         cmocka_unit_test(test_in_order),
+        cmocka_unit_test(test_in_order_lazy_wake),
+        cmocka_unit_test(test_lazy_wake_finish),
         cmocka_unit_test(test_consumer_cancels),
         cmocka_unit_test(test_producer_cancels),
     };
