@@ -310,13 +310,18 @@ def replay(b, case, fmt, path, customers, events, extra=(), config_args=None):
     else:
         for k in ("events_read", "events_folded", "rejected", "customers", "transitions",
                   "deadlines_fired", "state_bytes", "events_per_second",
-                  "decode_cpu_seconds", "fold_cpu_seconds"):
+                  "decode_cpu_seconds", "fold_cpu_seconds", "write_cpu_seconds"):
             if s.get(k) is not None:
                 r[k] = s[k]
-        # Replay runs two threads; with a core each, the busier one sets
-        # the pace: events per CPU-second of that thread is what the rate
-        # would be on two idle cores, and it moves less with the load.
-        busiest = max(s.get("decode_cpu_seconds") or 0, s.get("fold_cpu_seconds") or 0)
+        # Replay runs three threads on two cores: the fold on one, the
+        # decoder and the writer sharing the other. The pace on two idle
+        # cores is set by the busiest thread, or by half the CPU of all
+        # three if the cores cannot be shared out evenly: events per
+        # CPU-second of that is the rate two idle cores would give, and it
+        # moves less with the load.
+        d, f, w = (s.get(k) or 0 for k in ("decode_cpu_seconds", "fold_cpu_seconds",
+                                           "write_cpu_seconds"))
+        busiest = max(d, f, w, (d + f + w) / 2)
         if busiest > 0:
             r["events_per_busiest_thread_cpu_second"] = s.get("events_read", events) / busiest
         for k in ("cpu_seconds", "wall_seconds", "max_rss_bytes"):

@@ -53,15 +53,18 @@ def run(b):
 
 def _pace(b, case):
     """A note on the threads of `case`'s runs: medians of each thread's CPU
-    seconds and of events per CPU-second of the busier one (the rate two
-    idle cores would give; it moves less with the machine's load)."""
+    seconds and of events per CPU-second of what sets the pace (the
+    busiest thread, or half of all three; the rate two idle cores would
+    give, and it moves less with the machine's load)."""
     f, _ = b.metric(case, "fold_cpu_seconds")
     d, _ = b.metric(case, "decode_cpu_seconds")
+    w, _ = b.metric(case, "write_cpu_seconds")
     p, _ = b.metric(case, "events_per_busiest_thread_cpu_second")
     if not (f and d and p):
         return None
-    return (f"threads: fold {common.median(f):.2f} s CPU, decode {common.median(d):.2f} s; "
-            f"{common.median(p) / 1e6:.2f}M events per CPU-second of the busier")
+    wt = f", write {common.median(w):.2f} s" if w else ""
+    return (f"threads: fold {common.median(f):.2f} s CPU, decode {common.median(d):.2f} s{wt}; "
+            f"{common.median(p) / 1e6:.2f}M events per CPU-second of the pace-setter")
 
 
 def report(b):

@@ -1,21 +1,28 @@
 /*
  * seg_replay: the replay pipeline and its summary.
  *
- * Two threads, one per core: a decoder thread reads and decodes records
- * (and sends the rejected ones to the DLQ), and the calling thread folds
- * the events into the engine and writes the transitions. Decoding a JSON
- * record costs about as much as folding it, so splitting the work this way
- * is what lets replay use a second core; the engine stays owned by one
- * thread (docs/STYLE: one thread owns the state). Events travel in batches
- * of BATCH through a ring of BATCHES (seg_batchq), in input order, so the
- * output is byte for byte what one thread produces: the fold sees the same
- * events in the same order, and only the fold writes transitions.
+ * Three threads on two cores: a decoder thread reads and decodes records
+ * (and sends the rejected ones to the DLQ), the calling thread folds the
+ * events into the engine, and a writer thread encodes the transitions,
+ * counts them into the segment sizes and writes them. Decoding a JSON
+ * record costs about as much as folding it, and encoding, counting and
+ * writing its ~2.8 transitions about a quarter of the fold, so the fold
+ * thread gets a core of its own while the decoder and the writer share
+ * the other (docs/benchmarks.md); the engine stays owned by one thread
+ * (docs/STYLE: one thread owns the state).
  *
- * Output: transitions are small and numerous (~2.8 per event), so each is
- * encoded straight into a 256 KiB buffer owned by the sink and handed to
- * stdio in large blocks. One write(2) per line would cost more than the
- * engine, and even one fwrite per line cost ~150 instructions of locking
- * and bookkeeping per transition (callgrind).
+ * Order: events travel to the fold in batches of BATCH through a ring of
+ * BATCHES (seg_batchq), in input order, and transitions to the writer,
+ * copied whole (seg_tcopy), in batches through a second ring, in emit
+ * order. So the output is byte for byte what one thread produces: the
+ * fold sees the same events in the same order, and one thread writes the
+ * transitions in the order the engine emitted them.
+ *
+ * Output: transitions are small and numerous, so each is encoded straight
+ * into a 256 KiB buffer owned by the sink and handed to stdio in large
+ * blocks. One write(2) per line would cost more than the engine, and even
+ * one fwrite per line cost ~150 instructions of locking and bookkeeping
+ * per transition (callgrind).
  */
 #include "cmd/seg_replay.h"
 #include "cmd/seg_custtable.h"
@@ -32,6 +39,7 @@
 #include "event/seg_decode.h"
 #include "io/seg_dlq.h"
 #include "io/seg_reader.h"
+#include "publish/seg_tcopy.h"
 #include "publish/seg_tjson.h"
 #include "segment/seg_engine.h"
 #include "segment/seg_sizes.h"
@@ -40,6 +48,14 @@
 #include "util/seg_ts.h"
 
 #define SINK_BUF (256 * 1024)
+
+/* Fold thread -> writer thread: transition copies in batches of at least
+ * OUT_BYTES (~600 built-in transitions, ~200 events), OUTS in flight, so
+ * a hand-over per batch costs nothing per transition. A batch has room
+ * for one more copy of any size past OUT_BYTES. */
+#define OUT_BYTES (64 * 1024)
+#define OUT_CAP   (OUT_BYTES + SEG_TCOPY_MAX)
+#define OUTS      16
 
 /* Decoder thread -> fold thread: events in batches of BATCH, BATCHES in
  * flight (the fold holds at most two, the one it folds and the next for
@@ -141,9 +157,101 @@ static int emit_line(void *opaque, const seg_transition_t *t)
     return 0;
 }
 
+/* Fold thread -> writer thread. The fold thread fills `cur` and hands it
+ * over; the writer thread owns the sink until it is joined. */
+typedef struct outbatch {
+    char    *buf;             /* OUT_CAP bytes of seg_tcopy copies */
+    size_t   used;
+    unsigned n;
+} outbatch_t;
+
+typedef struct out {
+    seg_batchq_t *q;
+    outbatch_t   *b;          /* OUTS batches */
+    outbatch_t   *cur;        /* the batch the fold thread fills, or NULL */
+    unsigned      max_n;      /* copies per batch: unbounded but in tests */
+    bool          features;
+    bool          too_big;    /* a copy did not fit an empty batch */
+    sink_t       *sink;
+    double        write_cpu;  /* the writer thread's CPU seconds */
+    bool          running;
+    pthread_t     thread;
+} out_t;
+
+static void out_hand(out_t *o)
+{
+    seg_batchq_put_full(o->q, (int)(o->cur - o->b));
+    o->cur = NULL;
+}
+
+/* The engine's emitter, on the fold thread: copies t into the batch being
+ * filled and hands it to the writer once full. -1 once the writer thread
+ * failed (the sink says why) or, never for what the engine makes, when a
+ * copy does not fit an empty batch (too_big). */
+static int emit_copy(void *opaque, const seg_transition_t *t)
+{
+    out_t *o = opaque;
+    for (int tries = 0; tries < 2; tries++) {
+        if (!o->cur) {
+            int i = seg_batchq_get_free(o->q);
+            if (i < 0) return -1;
+            o->cur = &o->b[i];
+            o->cur->used = 0;
+            o->cur->n = 0;
+        }
+        outbatch_t *b = o->cur;
+        size_t n = seg_tcopy_put(t, o->features, b->buf + b->used, OUT_CAP - b->used);
+        if (n) {
+            b->used += n;
+            if (++b->n >= o->max_n || b->used >= OUT_BYTES) out_hand(o);
+            return 0;
+        }
+        if (b->n == 0) break;
+        out_hand(o);
+    }
+    o->too_big = true;
+    return -1;
+}
+
+/* The writer thread: encodes, counts and writes every transition handed
+ * over, in order, then flushes. On a write error it cancels the ring, so
+ * the fold thread's next hand-over fails and replay stops. */
+static void *write_main(void *arg)
+{
+    out_t *o = arg;
+    int i;
+    while ((i = seg_batchq_get_full(o->q)) >= 0) {
+        const outbatch_t *b = &o->b[i];
+        for (size_t off = 0; off < b->used;) {
+            seg_transition_t t;
+            off += seg_tcopy_get(b->buf + off, &t);
+            if (emit_line(o->sink, &t) != 0) goto fail;
+        }
+        seg_batchq_put_free(o->q, i);
+    }
+    if (sink_flush(o->sink) != 0) goto fail;
+    o->write_cpu = seg_clock_s(CLOCK_THREAD_CPUTIME_ID);
+    return NULL;
+fail:
+    seg_batchq_cancel(o->q);
+    o->write_cpu = seg_clock_s(CLOCK_THREAD_CPUTIME_ID);
+    return NULL;
+}
+
+/* Hands over what the fold thread still holds and waits until the writer
+ * thread wrote everything (or failed). Safe to call twice. */
+static void out_close(out_t *o)
+{
+    if (!o->running) return;
+    if (o->cur) out_hand(o);
+    seg_batchq_finish(o->q);
+    pthread_join(o->thread, NULL);
+    o->running = false;
+}
+
 typedef struct counts {
     uint64_t read, rejected, blank;
-    double   decode_cpu, fold_cpu;   /* CPU seconds of each thread */
+    double   decode_cpu, fold_cpu, write_cpu;   /* CPU seconds of each thread */
     uint64_t attrs_dropped;   /* attrs a rule reads that did not fit a batch */
     uint64_t by_reason[SEG_REJ__COUNT];
 } counts_t;
@@ -230,6 +338,9 @@ static batch_t *add_event(pipe_t *p, batch_t *b, seg_event_t *ev)
     /* The decoder's strings live until its next call: keep the id. */
     memcpy(s->id, ev->customer_id, ev->customer_id_len);
     s->ev.customer_id = s->id;
+    /* Hashed here, on the thread with time to spare: the fold thread's
+     * read-ahead and its store lookup both use it. */
+    s->pf.hash = seg_engine_hash(s->id, ev->customer_id_len);
     s->ev.event_id = NULL;
     s->ev.event_id_len = 0;
     if (b->n == p->batch) {
@@ -333,7 +444,7 @@ static int fold_all(pipe_t *p, seg_engine_t *eng, char *errstr, size_t errstr_si
          * it, so stages 1 and 2 always find its hash. */
         for (slot_t *s; w.staged < w.pos + AHEAD && (s = ahead(&w, (unsigned)(w.staged - w.pos)));
              w.staged++)
-            seg_engine_prefetch(eng, s->ev.customer_id, s->ev.customer_id_len, &s->pf, 0);
+            seg_engine_prefetch_hashed(eng, &s->pf);
         slot_t *s;
         if (w.staged > w.pos + STAGE1 && (s = ahead(&w, STAGE1)))
             seg_engine_prefetch(eng, s->ev.customer_id, s->ev.customer_id_len, &s->pf, 1);
@@ -342,7 +453,7 @@ static int fold_all(pipe_t *p, seg_engine_t *eng, char *errstr, size_t errstr_si
         s = &w.cur->ev[w.i++];
         w.pos++;
         if (w.staged < w.pos) w.staged = w.pos;
-        if (seg_engine_fold(eng, &s->ev, errstr, errstr_size) != 0) return -1;
+        if (seg_engine_fold_hashed(eng, &s->ev, s->pf.hash, errstr, errstr_size) != 0) return -1;
     }
 }
 
@@ -416,6 +527,7 @@ static int write_summary_json(const char *path, const seg_cfg_t *cfg,
     /* Per thread: with a core each, the slower one sets the pace. */
     cJSON_AddNumberToObject(o, "decode_cpu_seconds", c->decode_cpu);
     cJSON_AddNumberToObject(o, "fold_cpu_seconds", c->fold_cpu);
+    cJSON_AddNumberToObject(o, "write_cpu_seconds", c->write_cpu);
     cJSON_AddNumberToObject(o, "events_per_second", wall > 0 ? c->read / wall : 0.0);
     cJSON_AddNumberToObject(o, "state_bytes", (double)st->state_bytes);
     cJSON_AddNumberToObject(o, "max_rss_bytes", (double)rss_kb * 1024.0);
@@ -457,11 +569,13 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     seg_engine_t *eng = NULL;
     seg_dlq_t *dlq = NULL;
     pipe_t p = { .cfg = cfg, .o = o, .n_attrs = n_attrs, .batch = BATCH };
+    out_t out = { .max_n = UINT32_MAX, .features = cfg->output.features, .sink = &sink };
     pthread_t decoder;
 
     /* Test hook: the output must not depend on where batches end, and
      * tests/integration/test_replay_pipeline.sh checks that with
-     * SEGD_REPLAY_BATCH=1..256 events per batch. */
+     * SEGD_REPLAY_BATCH=1..256 events per batch (and as many transitions
+     * per batch to the writer). */
     const char *eb = getenv("SEGD_REPLAY_BATCH");
     if (eb && *eb) {
         char *end;
@@ -471,6 +585,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
             return -1;
         }
         p.batch = (unsigned)v;
+        out.max_n = (unsigned)v;
     }
 
     sink.buf = malloc(SINK_BUF);
@@ -478,8 +593,13 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     sink.sizes = seg_sizes_new();
     p.q = seg_batchq_new(BATCHES);
     p.batches = calloc(BATCHES, sizeof *p.batches);
-    bool oom = !sink.buf || !sink.by_rule || !p.q || !p.batches || !sink.sizes ||
-               seg_sizes_set_dims(sink.sizes, &cfg->seg, o->rules) != 0;
+    out.q = seg_batchq_new(OUTS);
+    if (out.q) seg_batchq_set_wake(out.q, OUTS / 2);
+    out.b = calloc(OUTS, sizeof *out.b);
+    bool oom = !sink.buf || !sink.by_rule || !p.q || !p.batches || !sink.sizes || !out.q ||
+               !out.b || seg_sizes_set_dims(sink.sizes, &cfg->seg, o->rules) != 0;
+    for (unsigned i = 0; !oom && i < OUTS; i++)
+        oom = !(out.b[i].buf = malloc(OUT_CAP));
     for (unsigned i = 0; !oom && n_attrs && i < BATCHES; i++) {
         batch_t *b = &p.batches[i];
         b->attrs_cap = n_attrs > BATCH ? n_attrs : BATCH;
@@ -501,20 +621,27 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         snprintf(errstr, errstr_size, "out of memory creating the decoder");
         goto out;
     }
-    eng = seg_engine_new(&cfg->seg, emit_line, &sink, errstr, errstr_size);
+    eng = seg_engine_new(&cfg->seg, emit_copy, &out, errstr, errstr_size);
     if (!eng || seg_engine_set_rules(eng, o->rules, errstr, errstr_size) != 0) goto out;
     if (o->dlq) {
         dlq = seg_dlq_open(o->dlq, errstr, errstr_size);
         if (!dlq) goto out;
     }
 
-    /* The decoder thread reads, decodes and hands events over in input
-     * order; this thread folds them in that order, exactly as one thread
-     * would. */
+    /* The writer thread writes the transitions in the order this thread
+     * emits them. The decoder thread reads, decodes and hands events over
+     * in input order; this thread folds them in that order, exactly as one
+     * thread would. */
+    int perr = pthread_create(&out.thread, NULL, write_main, &out);
+    if (perr != 0) {
+        snprintf(errstr, errstr_size, "cannot start the writer thread: %s", strerror(perr));
+        goto out;
+    }
+    out.running = true;
     p.rd = rd;
     p.dec = dec;
     p.dlq = dlq;
-    int perr = pthread_create(&decoder, NULL, decode_main, &p);
+    perr = pthread_create(&decoder, NULL, decode_main, &p);
     if (perr != 0) {
         snprintf(errstr, errstr_size, "cannot start the decoder thread: %s", strerror(perr));
         goto out;
@@ -537,8 +664,11 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     int64_t end = seg_engine_max_ts(eng);
     if (o->has_until && o->until > end) end = o->until;
     if (end != INT64_MIN && seg_engine_advance(eng, end, errstr, errstr_size) != 0) goto out;
+    /* Every transition is written (or the writer failed) once it is
+     * joined; the sink and the sizes are this thread's again. */
+    out_close(&out);
+    if (sink.failed) goto out;
     if (end != INT64_MIN) seg_sizes_advance(sink.sizes, end);
-    if (sink_flush(&sink) != 0) goto out;
     if (fflush(o->out) != 0) {
         snprintf(errstr, errstr_size, "cannot write transitions: %s", strerror(errno));
         goto out;
@@ -557,6 +687,7 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
     double wall = seg_clock_s(CLOCK_MONOTONIC) - wall0;
     double cpu = seg_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     c.fold_cpu = seg_clock_s(CLOCK_THREAD_CPUTIME_ID) - fold_cpu0;
+    c.write_cpu = out.write_cpu;
     if (c.attrs_dropped) {
         /* Cannot happen with keys of at most 128 bytes (the rules' own
          * limit); said loudly rather than replaying without them. */
@@ -585,10 +716,14 @@ int seg_replay_run(const seg_cfg_t *cfg, const seg_replay_opts_t *o,
         goto out;
     rc = 0;
 out:
+    /* On an error, the writer thread still writes what was emitted before
+     * it, as stdio would. */
+    out_close(&out);
     if (rc != 0 && sink.failed)
         snprintf(errstr, errstr_size, "cannot write transitions: %s", strerror(sink.err));
-    else if (rc != 0 && sink.buf)
-        (void)sink_flush(&sink);   /* what was emitted before the error, as stdio would */
+    else if (rc != 0 && out.too_big)
+        snprintf(errstr, errstr_size, "a transition did not fit the writer's buffer "
+                 "(a rule value of more than %d bytes)", SEG_TCOPY_VALUE_MAX);
     if (dlq) {
         char ignored[64];
         seg_dlq_close(dlq, ignored, sizeof ignored);
@@ -603,6 +738,9 @@ out:
     }
     free(p.batches);
     seg_batchq_destroy(p.q);
+    for (unsigned i = 0; out.b && i < OUTS; i++) free(out.b[i].buf);
+    free(out.b);
+    seg_batchq_destroy(out.q);
     seg_decoder_destroy(dec);
     seg_reader_close(rd);
     return rc;

@@ -1,13 +1,16 @@
 #!/bin/bash
-# test_replay_pipeline: replay's two threads (decode | fold + output) give
+# test_replay_pipeline: replay's three threads (decode | fold | write) give
 # the same bytes wherever the batches between them end.
 #
 # Why: the decoder thread hands events over in batches (src/cmd/
 # seg_replay.c), and a batch also ends early when the attrs the rules read
 # fill its storage. The fold must see exactly the events of one thread, in
 # the same order, with their attrs intact, whatever the batch boundaries;
-# rejected records must reach the DLQ in input order. SEGD_REPLAY_BATCH
-# (1..256 events per batch, a test hook) moves the boundaries.
+# rejected records must reach the DLQ in input order. The fold hands the
+# transitions, copied, to the writer thread in batches too; their values
+# (long attr strings here) must arrive intact and in emit order.
+# SEGD_REPLAY_BATCH (1..256 events, and as many transitions, per batch; a
+# test hook) moves the boundaries.
 #
 # Data: seg_gen's synthetic year (3,000 customers, with deliberately
 # invalid records), plus profile events whose attrs the rules read:
@@ -18,7 +21,8 @@
 # Checks, per format: stdout, the DLQ file and the summary counts are
 # identical for 1, 3, 100 and 256 (the default) events per batch; the
 # rules that read attrs did produce transitions; a bad SEGD_REPLAY_BATCH
-# is refused.
+# is refused; an output that cannot be written (/dev/full) stops replay
+# with the reason, at any batch size, without hanging.
 #
 # Env: SEGD, SEG_SRC, SEG_BUILD.
 set -u
@@ -100,7 +104,7 @@ for fmt in json msgpack; do
         $PY -c 'import json, sys
 s = json.load(open(sys.argv[1]))
 for k in ("wall_seconds", "cpu_seconds", "events_per_second", "max_rss_bytes",
-          "decode_cpu_seconds", "fold_cpu_seconds"):
+          "decode_cpu_seconds", "fold_cpu_seconds", "write_cpu_seconds"):
     s.pop(k, None)
 print(json.dumps(s, sort_keys=True))' "$TMP/sum.$fmt.$n" >"$TMP/counts.$fmt.$n" 2>/dev/null
     done
@@ -133,6 +137,17 @@ elif grep -q "SEGD_REPLAY_BATCH must be 1..256" "$TMP/err.bad"; then
 else
     bad "SEGD_REPLAY_BATCH=0: unexpected error" "$(cat "$TMP/err.bad")"
 fi
+
+for n in 1 256; do
+    SEGD_REPLAY_BATCH=$n timeout 60 "$SEGD" replay --input "$TMP/events.ndjson" \
+        >/dev/full 2>"$TMP/err.full.$n"
+    rc=$?
+    if [ $rc = 1 ] && grep -q "cannot write transitions: No space left on device" "$TMP/err.full.$n"; then
+        ok "output to /dev/full with $n per batch: exit 1 with the reason"
+    else
+        bad "output to /dev/full with $n per batch: exit $rc" "$(tail -3 "$TMP/err.full.$n")"
+    fi
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
