@@ -10,28 +10,29 @@
 
 #include <stddef.h>
 
-static const char *const dim_names[SEG_DIM__COUNT] = {
+const char *const seg_dim_names_[SEG_DIM__COUNT] = {
     "lifecycle", "value", "rfm", "dissatisfied"
 };
-static const char *const lc_names[SEG_LC__COUNT] = {
-    NULL, "prospect", "new", "active", "loyal", "at_risk", "silent", "churned"
-};
-static const char *const val_names[SEG_VAL__COUNT] = { NULL, "A", "B", "C", "D" };
-static const char *const dis_names[SEG_DIS__COUNT] = { "out", "in" };
 
 /* "R1F0M0".."R4F4M4", indexed by code; built at compile time so names are
  * static strings the transitions can point at. */
 #define RFM_M(r, f) "R" #r "F" #f "M0", "R" #r "F" #f "M1", "R" #r "F" #f "M2", \
                     "R" #r "F" #f "M3", "R" #r "F" #f "M4"
 #define RFM_F(r) RFM_M(r, 0), RFM_M(r, 1), RFM_M(r, 2), RFM_M(r, 3), RFM_M(r, 4)
-static const char *const rfm_names[SEG_RFM__COUNT] = {
-    NULL, RFM_F(1), RFM_F(2), RFM_F(3), RFM_F(4)
+/* Value names by dimension and code, NULL past a dimension's codes: one
+ * table, so the lookup (inline in seg_dims.h: four calls per transition
+ * on replay's fold thread) is one load. */
+const char *const seg_dim_value_names_[SEG_DIM__COUNT][SEG_RFM__COUNT] = {
+    [SEG_DIM_LIFECYCLE] = {
+        NULL, "prospect", "new", "active", "loyal", "at_risk", "silent", "churned"
+    },
+    [SEG_DIM_VALUE] = { NULL, "A", "B", "C", "D" },
+    [SEG_DIM_RFM] = { NULL, RFM_F(1), RFM_F(2), RFM_F(3), RFM_F(4) },
+    [SEG_DIM_DISSATISFIED] = { "out", "in" },
 };
+_Static_assert(SEG_LC__COUNT == 8 && SEG_VAL__COUNT == 5 && SEG_DIS__COUNT == 2,
+               "seg_dim_value_names_ lists every value code");
 
-const char *seg_dim_name(seg_dim_t d)
-{
-    return d < SEG_DIM__COUNT ? dim_names[d] : "unknown";
-}
 
 unsigned seg_dim_value_count(seg_dim_t d)
 {
@@ -44,17 +45,6 @@ unsigned seg_dim_value_count(seg_dim_t d)
     }
 }
 
-const char *seg_dim_value_name(seg_dim_t d, uint8_t code)
-{
-    if (code >= seg_dim_value_count(d)) return NULL;
-    switch (d) {
-    case SEG_DIM_LIFECYCLE:    return lc_names[code];
-    case SEG_DIM_VALUE:        return val_names[code];
-    case SEG_DIM_RFM:          return rfm_names[code];
-    case SEG_DIM_DISSATISFIED: return dis_names[code];
-    default:                   return NULL;
-    }
-}
 
 static uint8_t eval_lifecycle(const seg_segcfg_t *c, const seg_features_t *f)
 {

@@ -45,12 +45,25 @@ typedef struct seg_features {
     int64_t complaints;  /* complaints in (t - complaint window, t] */
 } seg_features_t;
 
-/* Dimension name as published ("lifecycle"). */
-const char *seg_dim_name(seg_dim_t d);
+/* The tables behind the two lookups below (seg_dims.c). */
+extern const char *const seg_dim_names_[SEG_DIM__COUNT];
+extern const char *const seg_dim_value_names_[SEG_DIM__COUNT][SEG_RFM__COUNT];
+
+/* Dimension name as published ("lifecycle"); "unknown" past the built-ins. */
+static inline const char *seg_dim_name(seg_dim_t d)
+{
+    return (unsigned)d < SEG_DIM__COUNT ? seg_dim_names_[d] : "unknown";
+}
 
 /* Published name of a value code of dimension d ("at_risk", "B",
- * "R1F2M3", "in"). NULL for code 0 of lifecycle/value/rfm (undefined). */
-const char *seg_dim_value_name(seg_dim_t d, uint8_t code);
+ * "R1F2M3", "in"): a static string, the same pointer every time. NULL for
+ * code 0 of lifecycle/value/rfm (undefined), a code past the dimension's
+ * codes, or a dimension that is not built in. */
+static inline const char *seg_dim_value_name(seg_dim_t d, uint8_t code)
+{
+    return (unsigned)d < SEG_DIM__COUNT && code < SEG_RFM__COUNT ? seg_dim_value_names_[d][code]
+                                                                 : NULL;
+}
 
 /* Number of codes of dimension d, including 0. */
 unsigned seg_dim_value_count(seg_dim_t d);
