@@ -524,7 +524,9 @@ static int write_summary_json(const char *path, const seg_cfg_t *cfg,
     cJSON_AddNumberToObject(o, "deadlines_fired", (double)st->deadlines_fired);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
     cJSON_AddNumberToObject(o, "cpu_seconds", cpu);
-    /* Per thread: with a core each, the slower one sets the pace. */
+    /* Per thread: the fold has a core to itself and the decoder and the
+     * writer share the other, so the busiest thread (or the two sharing
+     * a core) sets the pace. */
     cJSON_AddNumberToObject(o, "decode_cpu_seconds", c->decode_cpu);
     cJSON_AddNumberToObject(o, "fold_cpu_seconds", c->fold_cpu);
     cJSON_AddNumberToObject(o, "write_cpu_seconds", c->write_cpu);
