@@ -231,6 +231,17 @@ void seg_store_prefetch_slot(const seg_store_t *st, uint64_t h)
     __builtin_prefetch(&st->cur.slots[h & st->cur.mask]);
 }
 
+/* A 56-byte record spans two cache lines at six of the eight offsets it
+ * can have in a chunk: both are fetched, or the stage that reads its id
+ * and window handles (in the second line, often) waits for the one that
+ * was not. */
+static void prefetch_rec(const seg_store_t *st, uint32_t idx)
+{
+    const char *r = (const char *)rec_at(st, idx);
+    __builtin_prefetch(r, 1);
+    __builtin_prefetch(r + sizeof(seg_cust_t) - 1, 1);
+}
+
 uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
 {
     uint64_t i = h & st->cur.mask;
@@ -240,7 +251,7 @@ uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
         const slot_t *s = &st->cur.slots[i];
         if (s->idx == EMPTY) return SEG_CUST_NONE;
         if (s->idx != TOMB && s->tag == tag && s->idx < st->high) {
-            __builtin_prefetch(rec_at(st, s->idx), 1);
+            prefetch_rec(st, s->idx);
             return s->idx;
         }
         i = (i + 1) & st->cur.mask;
@@ -250,14 +261,16 @@ uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
 
 void seg_store_prefetch_cust(const seg_store_t *st, uint32_t idx)
 {
-    if (idx < st->high) __builtin_prefetch(rec_at(st, idx), 1);
+    if (idx < st->high) prefetch_rec(st, idx);
 }
 
 void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx)
 {
     if (idx >= st->high) return;
     const seg_cust_t *c = rec_at(st, idx);
-    if (c->id) __builtin_prefetch(c->id);
+    if (!c->id) return;
+    __builtin_prefetch(c->id);
+    __builtin_prefetch(c->id + c->id_len - 1);   /* ids lie at any offset in the arena */
 }
 
 static const char *id_copy(seg_store_t *st, const char *id, size_t len)

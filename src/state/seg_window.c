@@ -185,7 +185,13 @@ static inline unsigned char *w_block(const seg_winpool_t *p, const seg_window_t 
 
 void seg_window_prefetch(const seg_winpool_t *p, const seg_window_t *w)
 {
-    if (w->ref) __builtin_prefetch(w_block(p, w), 1);
+    if (!w->ref) return;
+    /* The block's first and last line: blocks of a few entries (the
+     * common case) span one to three lines, and an insert writes at the
+     * end. */
+    const unsigned char *b = w_block(p, w);
+    __builtin_prefetch(b, 1);
+    __builtin_prefetch(b + p->cls[w_tier(w)][w->cls].size - 1, 1);
 }
 
 /* Returns a free slot of class k, or FREE_END on allocation failure. */
