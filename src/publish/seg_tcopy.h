@@ -25,8 +25,8 @@
 #include "rule/seg_rule.h"
 #include "segment/seg_engine.h"
 
-/* Longest text of a rule's value (seg_rule_int.h's STR_MAX). */
-#define SEG_TCOPY_VALUE_MAX 4096
+/* Longest text of a rule's value. */
+#define SEG_TCOPY_VALUE_MAX SEG_RULE_VALUE_MAX
 
 /* Most bytes one copy takes: the record and the features, the id, a
  * rule's name, two values and the features object, each NUL-terminated

@@ -36,6 +36,7 @@
 #define SEG_RULE_NAME_MAX 64
 #define SEG_RULE_LABEL_MAX 64
 #define SEG_RULE_EXPR_MAX 8192   /* bytes of one expression */
+#define SEG_RULE_VALUE_MAX 4096  /* bytes of a rule's text value; longer has no value */
 
 /* How an expression's offsets map back to the file (seg_rule_int.h). */
 typedef struct seg_rule_text {

@@ -42,7 +42,7 @@ typedef struct rval {
     } u;
 } rval_t;
 
-#define STR_MAX     4096                     /* longest string from +; longer has no value */
+#define STR_MAX     SEG_RULE_VALUE_MAX       /* longest string from +; longer has no value */
 #define ATTR_MAX    1024                     /* longest attribute string kept */
 #define DEC_ONE     10000LL
 #define DEC_LIMIT   1000000000000000000LL   /* |units| <= 10^18: |value| <= 10^14 */
