@@ -216,7 +216,7 @@ static void rule_changed(void *opaque, uint32_t rule, const char *from, const ch
         if (to && strcmp(vals[k], to) == 0) tc = (uint8_t)(k + 1);
     }
     seg_transition_t tr = {
-        .customer_id = c->id,
+        .customer_id = seg_cust_id(c),
         .customer_id_len = c->id_len,
         .seq = ++c->seq,
         .dim = SEG_DIM_RULE(rule),
@@ -324,7 +324,7 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
     for (int d = 0; d < SEG_DIM__COUNT; d++) {
         if (!enabled[d] || v[d] == last[d]) continue;
         seg_transition_t tr = {
-            .customer_id = c->id,
+            .customer_id = seg_cust_id(c),
             .customer_id_len = c->id_len,
             .seq = ++c->seq,
             .dim = (seg_dim_t)d,
@@ -523,9 +523,9 @@ static void free_rule_row(seg_engine_t *e, uint32_t idx)
 
 static int remove_customer(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
-    int rc = remember_removed(e, c->id, c->id_len, c->seq);
+    int rc = remember_removed(e, seg_cust_id(c), c->id_len, c->seq);
     free_rule_row(e, idx);
-    if (seg_engine_grave_put(e, seg_store_hash(c->id, c->id_len), c->seq) != 0) rc = -1;
+    if (seg_engine_grave_put(e, seg_store_hash(seg_cust_id(c), c->id_len), c->seq) != 0) rc = -1;
     seg_timer_clear(e->timers, idx);
     seg_store_delete(e->store, idx);
     return rc;
@@ -774,7 +774,7 @@ static void state_of(seg_engine_t *e, uint32_t idx, seg_cust_t *c, seg_cust_stat
         complaints = e->scratch + c->money.len;
         seg_window_read(pool, &c->complaints, complaints);
     }
-    out->id = c->id;
+    out->id = seg_cust_id(c);
     out->id_len = c->id_len;
     out->now = c->now;
     out->first_purchase = c->first_purchase;
@@ -924,7 +924,7 @@ int seg_engine_drain_changes(seg_engine_t *e, seg_change_fn fn, void *opaque)
         if (c->id_len == 0 || !(c->flags & SEG_CUST_DIRTY)) continue;
         seg_cust_state_t st;
         state_of(e, idx, c, &st);
-        if (fn(opaque, c->id, c->id_len, &st, 0) != 0) break;
+        if (fn(opaque, seg_cust_id(c), c->id_len, &st, 0) != 0) break;
         c->flags &= (uint8_t)~SEG_CUST_DIRTY;
     }
     memmove(e->dirty, e->dirty + i, (e->n_dirty - i) * sizeof *e->dirty);
@@ -1090,7 +1090,7 @@ static void emit_change(seg_engine_t *e, seg_cust_t *c, seg_dim_t dim, const cha
                         const seg_features_t *f)
 {
     seg_transition_t tr = {
-        .customer_id = c->id,
+        .customer_id = seg_cust_id(c),
         .customer_id_len = c->id_len,
         .seq = ++c->seq,
         .dim = dim,
@@ -1296,7 +1296,7 @@ const char *seg_engine_customer_id(const seg_engine_t *e, uint32_t idx, size_t *
     if (c->id_len == 0) return NULL;
     *len = c->id_len;
     if (seq) *seq = c->seq;
-    return c->id;
+    return seg_cust_id(c);
 }
 
 static bool dim_enabled(const seg_segcfg_t *cfg, seg_dim_t d)
@@ -1403,7 +1403,7 @@ int seg_engine_customer_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust
     seg_cust_t *c = seg_store_get(e->store, idx);
     if (c->id_len == 0) return -1;
     memset(out, 0, sizeof *out);
-    out->id = c->id;
+    out->id = seg_cust_id(c);
     out->id_len = c->id_len;
     out->seq = c->seq;
     out->now = c->now;

@@ -2,7 +2,7 @@
  * seg_rows: one fixed-size row of extra state per customer, next to the
  * store's records and addressed by the same customer index.
  *
- * The customer record is 56 bytes packed for the four built-in dimensions;
+ * The customer record is 64 bytes packed for the four built-in dimensions;
  * user rules need room that depends on the rules (their windows, latest
  * timestamps, attributes, values), so it lives here, sized by the rule set
  * and absent when there are no rules. Rows come in chunks that never move

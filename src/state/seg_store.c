@@ -18,7 +18,10 @@
  * the id arena: eviction is rare next to insertion, and arena chunks
  * never move.)
  *
- * Records and ids are carved out of chunks that never move.
+ * Records and ids are carved out of chunks that never move. Record chunks
+ * are 64-byte aligned, so each record is one cache line; ids of up to
+ * SEG_CUST_ID_INLINE bytes live in their record and only longer ones take
+ * arena bytes.
  */
 #include "state/seg_store.h"
 
@@ -33,7 +36,7 @@
 #define EMPTY          UINT32_MAX
 #define TOMB           (UINT32_MAX - 1)   /* deleted: probing continues past it */
 
-_Static_assert(sizeof(seg_cust_t) == 56, "the customer record is meant to take 56 bytes");
+_Static_assert(sizeof(seg_cust_t) == 64, "the customer record is meant to fill one cache line");
 _Static_assert(SEG_CUST_LAST_SHIFT(1) == SEG_CUST_LAST_BITS(0) &&
                SEG_CUST_LAST_SHIFT(2) == SEG_CUST_LAST_SHIFT(1) + SEG_CUST_LAST_BITS(1) &&
                SEG_CUST_LAST_SHIFT(3) == SEG_CUST_LAST_SHIFT(2) + SEG_CUST_LAST_BITS(2) &&
@@ -155,7 +158,7 @@ size_t seg_store_bytes(const seg_store_t *st)
 static int id_equal(seg_store_t *st, uint32_t idx, const char *id, size_t len)
 {
     const seg_cust_t *c = seg_store_get(st, idx);
-    return c->id_len == len && memcmp(c->id, id, len) == 0;
+    return c->id_len == len && memcmp(seg_cust_id(c), id, len) == 0;
 }
 
 static uint32_t table_find(seg_store_t *st, const table_t *t, uint64_t h,
@@ -231,15 +234,10 @@ void seg_store_prefetch_slot(const seg_store_t *st, uint64_t h)
     __builtin_prefetch(&st->cur.slots[h & st->cur.mask]);
 }
 
-/* A 56-byte record spans two cache lines at six of the eight offsets it
- * can have in a chunk: both are fetched, or the stage that reads its id
- * and window handles (in the second line, often) waits for the one that
- * was not. */
+/* A record is one aligned cache line: one prefetch fetches all of it. */
 static void prefetch_rec(const seg_store_t *st, uint32_t idx)
 {
-    const char *r = (const char *)rec_at(st, idx);
-    __builtin_prefetch(r, 1);
-    __builtin_prefetch(r + sizeof(seg_cust_t) - 1, 1);
+    __builtin_prefetch(rec_at(st, idx), 1);
 }
 
 uint32_t seg_store_prefetch_record(const seg_store_t *st, uint64_t h)
@@ -268,9 +266,9 @@ void seg_store_prefetch_id(const seg_store_t *st, uint32_t idx)
 {
     if (idx >= st->high) return;
     const seg_cust_t *c = rec_at(st, idx);
-    if (!c->id) return;
-    __builtin_prefetch(c->id);
-    __builtin_prefetch(c->id + c->id_len - 1);   /* ids lie at any offset in the arena */
+    if (c->id_len <= SEG_CUST_ID_INLINE) return;   /* in the record, cached by now */
+    __builtin_prefetch(c->id_.out);
+    __builtin_prefetch(c->id_.out + c->id_len - 1);   /* ids lie at any offset in the arena */
 }
 
 static const char *id_copy(seg_store_t *st, const char *id, size_t len)
@@ -307,7 +305,7 @@ static seg_cust_t *record_alloc(seg_store_t *st, uint32_t idx)
             st->chunks = nc;
             st->chunks_cap = ncap;
         }
-        seg_cust_t *chunk = malloc(REC_CHUNK * sizeof *chunk);
+        seg_cust_t *chunk = aligned_alloc(64, REC_CHUNK * sizeof *chunk);
         if (!chunk) return NULL;
         st->chunks[st->nchunks++] = chunk;
         st->bytes += REC_CHUNK * sizeof *chunk;
@@ -353,10 +351,11 @@ uint32_t seg_store_upsert_hashed(seg_store_t *st, const char *id, size_t len, ui
         c = record_alloc(st, idx);
         if (!c) return SEG_CUST_NONE;
     }
-    const char *copy = id_copy(st, id, len);
-    if (!copy) return SEG_CUST_NONE;
+    const char *copy = NULL;
+    if (len > SEG_CUST_ID_INLINE && !(copy = id_copy(st, id, len))) return SEG_CUST_NONE;
     memset(c, 0, sizeof *c);
-    c->id = copy;
+    if (copy) c->id_.out = copy;
+    else memcpy(c->id_.in, id, len);
     c->id_len = (uint8_t)len;
     table_put(&st->cur, (uint32_t)h, idx);
     if (st->n_free && st->free_idx[st->n_free - 1] == idx) st->n_free--;
@@ -393,7 +392,7 @@ int seg_store_delete(seg_store_t *st, uint32_t idx)
         st->free_idx = nf;
         st->free_cap = ncap;
     }
-    uint64_t h = seg_store_hash(c->id, c->id_len);
+    uint64_t h = seg_store_hash(seg_cust_id(c), c->id_len);
     table_bury(&st->cur, h, idx);
     if (st->old.slots) table_bury(&st->old, h, idx);
     seg_window_free(st->winpool, &c->money);

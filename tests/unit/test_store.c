@@ -81,7 +81,7 @@ static void upsert_find_many(void **state)
         assert_false(created);
         seg_cust_t *c = seg_store_get(st, (uint32_t)i);
         assert_int_equal(c->id_len, len);
-        assert_memory_equal(c->id, id, (size_t)len);
+        assert_memory_equal(seg_cust_id(c), id, (size_t)len);
     }
     assert_int_equal(seg_store_find(st, "cust-", 5), SEG_CUST_NONE);
     assert_int_equal(seg_store_find(st, "cust-3000000", 12), SEG_CUST_NONE);
@@ -96,6 +96,76 @@ static void upsert_find_many(void **state)
     assert_true(seg_store_bytes(st) > (size_t)N * sizeof(seg_cust_t));
     seg_store_destroy(st);
     seg_store_destroy(NULL);
+}
+
+/* Ids of every length 1..255 round-trip, inside the record up to
+ * SEG_CUST_ID_INLINE bytes and in the arena past it: ids that share the
+ * inline bytes and differ after them stay apart, a deleted record's
+ * reuse keeps no byte of the old id, and only long ids take arena bytes.
+ * Records are whole cache lines. */
+static void id_lengths_inline_and_arena(void **state)
+{
+    (void)state;
+    char err[128], id[256];
+    seg_store_t *st = seg_store_new(err, sizeof err);
+    assert_non_null(st);
+    int created;
+    size_t before = seg_store_bytes(st);
+    for (int len = 1; len <= SEG_CUST_ID_INLINE; len++) {
+        memset(id, 'a' + len % 26, (size_t)len);
+        assert_int_equal(seg_store_upsert(st, id, (size_t)len, &created), (uint32_t)(len - 1));
+        assert_true(created);
+    }
+    size_t after_short = seg_store_bytes(st);
+    for (int len = SEG_CUST_ID_INLINE + 1; len <= 255; len++) {
+        memset(id, 'a' + len % 26, (size_t)len);
+        id[len - 1] = 'z';              /* same first 16 bytes as others, last differs */
+        assert_int_equal(seg_store_upsert(st, id, (size_t)len, &created), (uint32_t)(len - 1));
+        assert_true(created);
+    }
+    assert_int_equal(seg_store_upsert(st, id, 256, &created), SEG_CUST_NONE);
+    /* 17 ids of 16 bytes and more that agree on their first 16 */
+    for (int k = 0; k < 17; k++) {
+        memset(id, '#', 16);
+        id[16] = (char)('A' + k);
+        assert_int_equal(seg_store_upsert(st, id, 17 + (k > 0), &created), (uint32_t)(255 + k));
+        assert_true(created);
+        assert_int_equal(seg_store_find(st, id, 16), SEG_CUST_NONE);
+    }
+    for (int len = 1; len <= 255; len++) {
+        memset(id, 'a' + len % 26, (size_t)len);
+        if (len > SEG_CUST_ID_INLINE) id[len - 1] = 'z';
+        uint32_t idx = seg_store_find(st, id, (size_t)len);
+        assert_int_equal(idx, (uint32_t)(len - 1));
+        const seg_cust_t *c = seg_store_get(st, idx);
+        assert_int_equal(c->id_len, len);
+        assert_memory_equal(seg_cust_id(c), id, (size_t)len);
+        assert_int_equal((uintptr_t)c % 64, 0);
+        if (len <= SEG_CUST_ID_INLINE)   /* the id is inside its record */
+            assert_true(seg_cust_id(c) >= (const char *)c &&
+                        seg_cust_id(c) + len <= (const char *)(c + 1));
+        else
+            assert_true(seg_cust_id(c) + len <= (const char *)c ||
+                        seg_cust_id(c) >= (const char *)(c + 1));
+    }
+    /* the first 16 customers' ids took no arena: only the record chunk */
+    assert_int_equal(after_short - before, (size_t)(1u << 16) * sizeof(seg_cust_t));
+    assert_true(seg_store_bytes(st) > after_short);   /* the long ones did */
+    /* a long id's record reused for a short one, and the other way */
+    memset(id, 'a' + 200 % 26, 200);
+    id[199] = 'z';
+    assert_int_equal(seg_store_delete(st, 199), 0);
+    assert_int_equal(seg_store_upsert(st, "tiny", 4, &created), 199u);
+    assert_memory_equal(seg_cust_id(seg_store_get(st, 199)), "tiny", 4);
+    assert_int_equal(seg_store_find(st, id, 200), SEG_CUST_NONE);
+    assert_int_equal(seg_store_delete(st, 3), 0);
+    memset(id, 'L', 100);
+    assert_int_equal(seg_store_upsert(st, id, 100, &created), 3u);
+    assert_int_equal(seg_store_find(st, id, 100), 3u);
+    assert_memory_equal(seg_cust_id(seg_store_get(st, 3)), id, 100);
+    memset(id, 'a' + 4 % 26, 4);
+    assert_int_equal(seg_store_find(st, id, 4), SEG_CUST_NONE);
+    seg_store_destroy(st);
 }
 
 /* Deleting leaves other customers findable (across a rehash), frees the
@@ -130,7 +200,7 @@ static void delete_and_reuse(void **state)
         assert_int_equal(seg_store_find(st, id, (size_t)len), gone[i] ? SEG_CUST_NONE : idx[i]);
         if (gone[i]) continue;
         seg_cust_t *c = seg_store_get(st, idx[i]);
-        assert_memory_equal(c->id, id, (size_t)len);
+        assert_memory_equal(seg_cust_id(c), id, (size_t)len);
     }
     assert_int_equal(seg_store_get(st, idx[2])->id_len, 0);
     uint32_t n = seg_store_upsert(st, "fresh", 5, &created);
@@ -446,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(upsert_find_many),
         cmocka_unit_test(delete_and_reuse),
+        cmocka_unit_test(id_lengths_inline_and_arena),
         cmocka_unit_test(window_sorted_and_expiring),
         cmocka_unit_test(reserve_up_front),
         cmocka_unit_test(window_assign_equals_inserts),
