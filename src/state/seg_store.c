@@ -161,8 +161,11 @@ static int id_equal(seg_store_t *st, uint32_t idx, const char *id, size_t len)
     return c->id_len == len && memcmp(seg_cust_id(c), id, len) == 0;
 }
 
-static uint32_t table_find(seg_store_t *st, const table_t *t, uint64_t h,
-                           const char *id, size_t len)
+/* Inlined into its callers: with the id's inline-or-arena choice in
+ * id_equal, GCC stopped inlining it on its own, and the call cost the
+ * fold thread 7.8M more instructions on 300k events than it saved. */
+static inline __attribute__((always_inline)) uint32_t
+table_find(seg_store_t *st, const table_t *t, uint64_t h, const char *id, size_t len)
 {
     uint64_t i = h & t->mask;
     uint32_t tag = (uint32_t)h;
