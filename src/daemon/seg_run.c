@@ -177,13 +177,14 @@ static void handle(daemon_t *d, rd_kafka_message_t *m, int s)
 
 /* Reading ahead, as replay does (src/cmd/seg_replay.c): records are polled
  * up to AHEAD ahead of the one being folded, and each one's customer state
- * is prefetched in three stages (seg_engine_prefetch) by its Kafka key,
+ * is prefetched in four stages (seg_engine_prefetch) by its Kafka key,
  * which producers set to the customer id (docs/events.md). The key is only
  * a hint: a record keyed otherwise is folded the same, just without the
  * head start. Stage 0 runs as the record is polled, stage 1 when it is 8
- * records from being folded, stage 2 at 4. */
+ * records from being folded, stage 2 at 4, stage 3 (rule windows) at 2. */
 #define STAGE1 8
 #define STAGE2 4
+#define STAGE3 2
 
 static void prefetch(daemon_t *d, ahead_t *a, int stage)
 {
@@ -210,6 +211,7 @@ static void fold_oldest(daemon_t *d)
 {
     if (d->ring_n > STAGE1) prefetch(d, &d->ring[(d->ring_head + STAGE1) % AHEAD], 1);
     if (d->ring_n > STAGE2) prefetch(d, &d->ring[(d->ring_head + STAGE2) % AHEAD], 2);
+    if (d->ring_n > STAGE3) prefetch(d, &d->ring[(d->ring_head + STAGE3) % AHEAD], 3);
     ahead_t *a = &d->ring[d->ring_head];
     d->ring_head = (d->ring_head + 1) % AHEAD;
     d->ring_n--;

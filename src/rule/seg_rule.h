@@ -226,6 +226,11 @@ size_t seg_rulerun_features_json(seg_rulerun_t *rr, const seg_rule_cust_t *c,
 /* Releases what the row holds (windows, interned values) and zeroes it. */
 void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row);
 
+/* Starts loading the blocks of the row's windows into the cache: a hint
+ * for the engine's read-ahead, once the row itself is cached (it reads
+ * the window handles). Changes nothing. */
+void seg_rulerun_prefetch(const seg_rulerun_t *rr, const unsigned char *row);
+
 /* Bytes of interned values and scratch (for the memory metric). */
 size_t seg_rulerun_bytes(const seg_rulerun_t *rr);
 

@@ -188,14 +188,16 @@ int seg_engine_fold_hashed(seg_engine_t *e, const seg_event_t *ev, uint64_t hash
                            char *errstr, size_t errstr_size);
 
 /* Reading ahead. With state far larger than the caches, folding an event
- * waits on a chain of misses: the id's index slot, the record, the id
- * bytes, the window blocks, the timer entry. A caller that holds the next
- * events (replay and the snapshot loader decode ahead) hides them by
- * calling seg_engine_prefetch() with each event's customer id three times
- * before folding it, stage 0, 1 then 2, a few events apart so each stage's
- * lines have arrived by the next. `p` carries what one stage found to the
- * next; stage 0 initialises it, so it comes first, and stages 1 and 2 may
- * be skipped. Hints only: no effect on state or results. */
+ * waits on a chain of misses: the id's index slot, the record, a long
+ * id's bytes, the window blocks, the timer entry, the rule row and the
+ * rule windows' blocks. A caller that holds the next events (replay, the
+ * daemon and the snapshot loader read ahead) hides them by calling
+ * seg_engine_prefetch() with each event's customer id up to four times
+ * before folding it, stage 0, 1, 2 then 3, a few events apart so each
+ * stage's lines have arrived by the next (stage 3 does something only
+ * with user rules that keep windows). `p` carries what one stage found to
+ * the next; stage 0 initialises it, so it comes first, and later stages
+ * may be skipped. Hints only: no effect on state or results. */
 typedef struct seg_prefetch {
     uint64_t hash;
     uint32_t idx;
