@@ -208,7 +208,7 @@ void seg_rulerun_prefetch(const seg_rulerun_t *rr, const unsigned char *row)
     const seg_ruleset_t *rs = rr->rs;
     for (unsigned s = 0; s < ST__COUNT; s++)
         if (rs->retain[s] > 0)
-            seg_window_prefetch(rr->pool, (const seg_window_t *)(row + rs->win_off[s]));
+            seg_window_prefetch(rr->pool, row_win(rs, (unsigned char *)row, s));
 }
 
 void seg_rulerun_row_free(seg_rulerun_t *rr, unsigned char *row)

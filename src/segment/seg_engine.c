@@ -591,8 +591,10 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
         if (ahead != UINT32_MAX) seg_store_prefetch_cust(e->store, ahead);
         ahead = seg_timer_upcoming(e->timers, FIRE_AHEAD / 2);
         if (ahead != UINT32_MAX) warm_state(e, ahead);
-        ahead = seg_timer_upcoming(e->timers, FIRE_AHEAD / 4);
-        if (ahead != UINT32_MAX) warm_rules(e, ahead);
+        if (e->rr) {
+            ahead = seg_timer_upcoming(e->timers, FIRE_AHEAD / 4);
+            if (ahead != UINT32_MAX) warm_rules(e, ahead);
+        }
         seg_cust_t *c = seg_store_get(e->store, idx);
         /* The entry is a lower bound (see reschedule): fire only if it is
          * the true deadline, else put the customer back at the true one. */
