@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "util/seg_money.h"
+#include "seg_test_rng.h"
 
 static int parse(const char *s, int64_t *out)
 {
@@ -135,9 +136,7 @@ static void test_text_double_units_exact(void **state)
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     char text[64];
     for (long i = 0; i < 1000000; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        seg_test_rng(&x);
         int64_t units;
         switch (i % 4) {
         case 0:  units = (int64_t)(x % (uint64_t)(SEG_MONEY_MAX + 1)); break;

@@ -39,6 +39,7 @@
 #include "predict/seg_hyp2f1.h"
 #include "predict/seg_mlfit.h"
 #include "predict/seg_predict.h"
+#include "seg_test_rng.h"
 #include "predict/seg_summary.h"
 
 #define FIXTURE SEG_TEST_DATA "/predict/reference.txt"
@@ -544,13 +545,7 @@ static void test_predict_edges(void **state)
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return seg_test_rng(&rng_state); }
 
 static double uni(double lo, double hi)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "state/seg_store.h"
+#include "seg_test_rng.h"
 #include "state/seg_window.h"
 
 /* The window's entries as an array (NULL when empty), read through the
@@ -328,7 +329,7 @@ static void window_classes_match_reference(void **state)
     seg_window_t w = { 0 };
     uint64_t x = 88172645463325252ULL;
     for (int i = 0; i < N; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        seg_test_rng(&x);
         int64_t ts = (int64_t)(x % 5000) - 2500, val = i;
         assert_int_equal(seg_window_insert(p, &w, ts, val), 0);
         uint32_t at = n;

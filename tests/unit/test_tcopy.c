@@ -24,15 +24,10 @@
 #include "publish/seg_tcopy.h"
 #include "publish/seg_tjson.h"
 #include "util/seg_ts.h"
+#include "seg_test_rng.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next(void) { return seg_test_rng(&rng); }
 
 /* What one random transition points into: rewritten after copying. */
 typedef struct orig {

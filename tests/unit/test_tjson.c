@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "publish/seg_tjson.h"
+#include "seg_test_rng.h"
 #include "util/seg_money.h"
 #include "util/seg_ts.h"
 
@@ -122,13 +123,7 @@ static void escapes_each_byte(void **state)
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next(void) { return seg_test_rng(&rng); }
 
 static void random_transitions(void **state)
 {
