@@ -512,12 +512,45 @@ static void window_entry_widths_exact(void **state)
     seg_winpool_destroy(p);
 }
 
+/* Ids that share a hash are told apart by their bytes, whichever byte
+ * differs, for ids inside the record and in the arena: the collision is
+ * forced by passing every id the same hash (seg_store_upsert_hashed
+ * trusts the caller's). */
+static void ids_apart_under_one_hash(void **state)
+{
+    (void)state;
+    char err[128], base[40], id[40];
+    const uint64_t h = 0x1234567890abcdefULL;
+    for (size_t len = 1; len <= sizeof base; len++) {
+        seg_store_t *st = seg_store_new(err, sizeof err);
+        assert_non_null(st);
+        int created;
+        for (size_t i = 0; i < len; i++) base[i] = (char)('a' + i % 26);
+        uint32_t b = seg_store_upsert_hashed(st, base, len, h, &created);
+        assert_true(created);
+        for (size_t pos = 0; pos < len; pos++) {
+            memcpy(id, base, len);
+            id[pos] = '#';
+            uint32_t v = seg_store_upsert_hashed(st, id, len, h, &created);
+            assert_true(created);
+            assert_int_not_equal(v, b);
+            assert_int_equal(seg_store_upsert_hashed(st, id, len, h, &created), v);
+            assert_false(created);
+        }
+        assert_int_equal(seg_store_upsert_hashed(st, base, len, h, &created), b);
+        assert_false(created);
+        assert_int_equal(seg_store_count(st), len + 1);
+        seg_store_destroy(st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(upsert_find_many),
         cmocka_unit_test(delete_and_reuse),
         cmocka_unit_test(id_lengths_inline_and_arena),
+        cmocka_unit_test(ids_apart_under_one_hash),
         cmocka_unit_test(window_sorted_and_expiring),
         cmocka_unit_test(reserve_up_front),
         cmocka_unit_test(window_assign_equals_inserts),
