@@ -75,7 +75,10 @@ static const char *put_value(char *buf, size_t *used, size_t room, const seg_tra
     return c;
 }
 
-size_t seg_tcopy_put(const seg_transition_t *t, bool features, void *buf, size_t room)
+/* The general case of seg_tcopy_put: any name may need copying. Kept
+ * out of line so that the usual case needs no saved registers. */
+__attribute__((noinline, cold))
+static size_t put_any(const seg_transition_t *t, bool features, void *buf, size_t room)
 {
     char *b = buf;
     bool with_f = features && t->features;
@@ -104,6 +107,43 @@ size_t seg_tcopy_put(const seg_transition_t *t, bool features, void *buf, size_t
                                                strlen(t->features_json)));
     if (!ok || !r->dim_name) return 0;
     r->size = (uint32_t)used;
+    return used;
+}
+
+size_t seg_tcopy_put(const seg_transition_t *t, bool features, void *buf, size_t room)
+{
+    /* The usual copy, on the fold thread's path once per transition: a
+     * built-in dimension under its own names, no features, an id of 8..32
+     * bytes. Only the record and the id are written; the rest is
+     * put_any's. */
+    unsigned d = (unsigned)t->dim;
+    size_t len = t->customer_id_len;
+    if (d >= SEG_DIM__COUNT || features || len < 8 || len > 32 ||
+        t->dim_name != seg_dim_name(t->dim) ||
+        t->from != seg_dim_value_name(t->dim, t->from_code) ||
+        t->to != seg_dim_value_name(t->dim, t->to_code))
+        return put_any(t, features, buf, room);
+    size_t used = align8(sizeof(rec_t)) + align8(len + 1);
+    if (used > room) return 0;
+    rec_t *r = buf;
+    char *id = (char *)buf + align8(sizeof(rec_t));
+    const char *s = t->customer_id;
+    for (size_t i = 0; i + 8 < len; i += 8) memcpy(id + i, s + i, 8);
+    memcpy(id + len - 8, s + len - 8, 8);
+    id[len] = '\0';
+    r->at = t->at;
+    r->dim_name = t->dim_name;
+    r->from = t->from;
+    r->to = t->to;
+    r->features_json = NULL;
+    r->seq = t->seq;
+    r->dim = (int32_t)d;
+    r->size = (uint32_t)used;
+    r->id_len = (uint8_t)len;
+    r->from_code = t->from_code;
+    r->to_code = t->to_code;
+    r->cause = (uint8_t)t->cause;
+    r->has_features = 0;
     return used;
 }
 

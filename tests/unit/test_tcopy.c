@@ -184,11 +184,56 @@ static void largest_and_too_little_room(void **state)
     free(o);
 }
 
+/* The usual transition (a built-in dimension under its own names, no
+ * features, an id of 8 to 32 bytes) takes seg_tcopy_put's short path:
+ * for each id length it encodes as its original did, keeps the static
+ * names, and with too little room copies nothing and writes nothing. */
+static void usual_copy_every_id_length(void **state)
+{
+    (void)state;
+    char id[33], *buf = malloc(SEG_TCOPY_MAX + 64), got[SEG_TJSON_MAX], want[SEG_TJSON_MAX];
+    assert_non_null(buf);
+    for (size_t len = 1; len <= 33; len++) {
+        fill(id, len - 1);
+        id[len - 1] = 'z';
+        seg_transition_t t = {
+            .customer_id = id, .customer_id_len = len, .seq = 41, .dim = SEG_DIM_RFM,
+            .dim_name = seg_dim_name(SEG_DIM_RFM), .from_code = 3, .to_code = 9,
+            .from = seg_dim_value_name(SEG_DIM_RFM, 3), .to = seg_dim_value_name(SEG_DIM_RFM, 9),
+            .at = 1704067200, .cause = SEG_CAUSE_TIME,
+        };
+        size_t wl = seg_tjson_encode(&t, false, want);
+        size_t n = seg_tcopy_put(&t, false, buf, SEG_TCOPY_MAX);
+        assert_true(n > 0 && n % 8 == 0);
+        for (size_t room = 0; room < n; room++) {
+            memset(buf, 0x77, SEG_TCOPY_MAX + 64);
+            assert_int_equal(seg_tcopy_put(&t, false, buf, room), 0);
+            for (size_t i = room; i < SEG_TCOPY_MAX + 64; i++) assert_int_equal(buf[i], 0x77);
+        }
+        memset(buf, 0x77, SEG_TCOPY_MAX + 64);
+        assert_int_equal(seg_tcopy_put(&t, false, buf, n), n);
+        for (size_t i = n; i < SEG_TCOPY_MAX + 64; i++) assert_int_equal(buf[i], 0x77);
+        memset(id, '#', sizeof id);
+        seg_transition_t c;
+        assert_int_equal(seg_tcopy_get(buf, &c), n);
+        assert_ptr_equal(c.dim_name, seg_dim_name(SEG_DIM_RFM));
+        assert_ptr_equal(c.from, seg_dim_value_name(SEG_DIM_RFM, 3));
+        assert_ptr_equal(c.to, seg_dim_value_name(SEG_DIM_RFM, 9));
+        assert_null(c.features);
+        assert_null(c.features_json);
+        size_t g = seg_tjson_encode(&c, false, got);
+        assert_int_equal(g, wl);
+        assert_memory_equal(got, want, g);
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(copies_encode_as_originals),
         cmocka_unit_test(largest_and_too_little_room),
+        cmocka_unit_test(usual_copy_every_id_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
