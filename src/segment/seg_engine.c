@@ -50,6 +50,7 @@ struct seg_engine {
     int64_t       recency_offsets[MAX_OFFSETS]; /* ascending, unique */
     int           n_offsets;
     int           track_money;       /* some dimension reads F or M */
+    unsigned      dims_on;           /* bit d: built-in dimension d is enabled */
     int           track_complaints;
     int           emit_failed;
     int           rule_oom;          /* rule state could not grow */
@@ -122,6 +123,10 @@ static void apply_segcfg(seg_engine_t *e, const seg_segcfg_t *cfg)
         for (int i = 0; i < SEG_RFM_TIERS; i++) add_offset(e, cfg->rfm.recency[i]);
     e->track_money = cfg->lifecycle.enabled || cfg->value.enabled || cfg->rfm.enabled;
     e->track_complaints = cfg->dissatisfied.enabled;
+    e->dims_on = (unsigned)cfg->lifecycle.enabled << SEG_DIM_LIFECYCLE |
+                 (unsigned)cfg->value.enabled << SEG_DIM_VALUE |
+                 (unsigned)cfg->rfm.enabled << SEG_DIM_RFM |
+                 (unsigned)cfg->dissatisfied.enabled << SEG_DIM_DISSATISFIED;
 }
 
 seg_engine_t *seg_engine_new(const seg_segcfg_t *cfg, seg_emit_fn emit,
@@ -306,13 +311,13 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
     features_at(e, c, t, &f);
     uint8_t v[SEG_DIM__COUNT];
     seg_dims_eval(&e->cfg, &f, v);
-    const bool enabled[SEG_DIM__COUNT] = {
-        e->cfg.lifecycle.enabled, e->cfg.value.enabled,
-        e->cfg.rfm.enabled, e->cfg.dissatisfied.enabled
-    };
     uint8_t last[SEG_DIM__COUNT];
     seg_cust_lasts(c, last);
-    bool moved = false;
+    /* The enabled dimensions whose value differs, as bits: most
+     * evaluations move none, and this costs no branch per dimension. */
+    unsigned moved = 0;
+    for (int d = 0; d < SEG_DIM__COUNT; d++) moved |= (unsigned)(v[d] != last[d]) << d;
+    moved &= e->dims_on;
     seg_rule_cust_t rc;
     unsigned char *row = NULL;
     if (e->rr) {
@@ -321,8 +326,8 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
         else e->rule_oom = 1;          /* the built-ins still move */
     }
     e->fjson_state = 0;
-    for (int d = 0; d < SEG_DIM__COUNT; d++) {
-        if (!enabled[d] || v[d] == last[d]) continue;
+    for (unsigned m = moved; m; m &= m - 1) {
+        int d = __builtin_ctz(m);
         seg_transition_t tr = {
             .customer_id = seg_cust_id(c),
             .customer_id_len = c->id_len,
@@ -339,7 +344,6 @@ static void evaluate(seg_engine_t *e, uint32_t idx, seg_cust_t *c, int64_t t, se
             .features_json = row ? features_json(e, &rc, &f, true) : NULL,
         };
         last[d] = v[d];
-        moved = true;
         dirty |= SEG_RULE_DIRTY_DIM(d);
         e->stats.transitions++;
         e->stats.transitions_by_dim[d]++;
