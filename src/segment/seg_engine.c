@@ -92,8 +92,6 @@ static int64_t money_val(int64_t signed_amount, int is_purchase)
 {
     return signed_amount * 2 + (is_purchase ? 1 : 0);
 }
-static int money_is_purchase(int64_t v) { return (int)(v & 1); }
-static int64_t money_amount(int64_t v) { return (v - (v & 1)) / 2; }
 
 static void add_offset(seg_engine_t *e, int64_t off)
 {
@@ -252,18 +250,15 @@ static void features_at(seg_engine_t *e, seg_cust_t *c, int64_t t, seg_features_
     }
     if (e->track_money) {
         /* (t - window, t]: an entry at exactly t - window has left. */
-        seg_window_expire(pool, &c->money, t - e->cfg.window);
-        int64_t vals[32];
-        for (uint32_t i = 0, n; i < c->money.len; i += n) {
-            n = seg_window_vals(pool, &c->money, i, vals, 32);
-            for (uint32_t k = 0; k < n; k++) {
-                f->frequency += money_is_purchase(vals[k]);
-                f->monetary += money_amount(vals[k]);
-            }
-        }
+        /* money_val: F counts the purchases (odd values), M sums the
+         * signed amounts (the values halved). */
+        if (c->money.len)
+            seg_window_expire_sum(pool, &c->money, t - e->cfg.window, &f->frequency,
+                                  &f->monetary);
     }
     if (e->track_complaints) {
-        seg_window_expire(pool, &c->complaints, t - e->cfg.dissatisfied.window);
+        if (c->complaints.len)
+            seg_window_expire(pool, &c->complaints, t - e->cfg.dissatisfied.window);
         f->complaints = c->complaints.len;
     }
 }
@@ -387,11 +382,11 @@ static int64_t next_deadline(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
     }
     /* Windows were expired at `now`, so their first entries leave later. */
     if (c->money.len) {
-        int64_t d = seg_window_at(pool, &c->money, 0).ts + e->cfg.window;
+        int64_t d = seg_window_first_ts(pool, &c->money) + e->cfg.window;
         if (d < best) best = d;
     }
     if (c->complaints.len) {
-        int64_t d = seg_window_at(pool, &c->complaints, 0).ts +
+        int64_t d = seg_window_first_ts(pool, &c->complaints) +
                     e->cfg.dissatisfied.window;
         if (d < best) best = d;
     }

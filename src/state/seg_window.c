@@ -417,6 +417,37 @@ void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff)
         (void)resize(p, w, t, class_for(p, w->len)); /* on failure keep the larger block */
 }
 
+void seg_window_expire_sum(seg_winpool_t *p, seg_window_t *w, int64_t cutoff,
+                           int64_t *n_odd, int64_t *sum_half)
+{
+    int64_t odd = 0, half = 0;
+    seg_window_expire(p, w, cutoff);
+    if (w->len) {
+        unsigned t = w_tier(w);
+        size_t es = entry_size(t);
+        const unsigned char *b = w_block(p, w);
+        for (uint32_t i = 0; i < w->len; i++) {
+            int64_t v;
+            if (t == 0) {
+                uint64_t a;
+                memcpy(&a, b + i * es, 8);
+                v = sign_extend(a >> TS8_BITS, VAL8_BITS);
+            } else {
+                v = get_entry(b + i * es, t).val;
+            }
+            odd += v & 1;
+            half += (v - (v & 1)) / 2;
+        }
+    }
+    *n_odd = odd;
+    *sum_half = half;
+}
+
+int64_t seg_window_first_ts(const seg_winpool_t *p, const seg_window_t *w)
+{
+    return get_ts(w_block(p, w), w_tier(w));
+}
+
 void seg_window_free(seg_winpool_t *p, seg_window_t *w)
 {
     if (w->ref) block_free(p, w_tier(w), w->cls, w_slot(w));

@@ -65,6 +65,17 @@ int seg_window_assign(seg_winpool_t *p, seg_window_t *w, const seg_winentry_t *s
 /* Drops every entry with ts <= cutoff. */
 void seg_window_expire(seg_winpool_t *p, seg_window_t *w, int64_t cutoff);
 
+/* seg_window_expire, then a sum over what is left, for windows whose
+ * values carry a flag in bit 0 (the engine's purchases and refunds):
+ * *n_odd gets the number of odd values, *sum_half the sum of
+ * (val - (val & 1)) / 2. One pass, where expire plus seg_window_vals
+ * would find the block twice and copy the values out. */
+void seg_window_expire_sum(seg_winpool_t *p, seg_window_t *w, int64_t cutoff,
+                           int64_t *n_odd, int64_t *sum_half);
+
+/* The ts of entry 0; w->len must be > 0. */
+int64_t seg_window_first_ts(const seg_winpool_t *p, const seg_window_t *w);
+
 /* Entry i (< w->len) of the window, entries sorted by ts. */
 seg_winentry_t seg_window_at(const seg_winpool_t *p, const seg_window_t *w, uint32_t i);
 

@@ -544,6 +544,66 @@ static void ids_apart_under_one_hash(void **state)
     }
 }
 
+/* seg_window_expire_sum leaves what seg_window_expire leaves and sums
+ * it as the engine reads money (odd values counted, values halved and
+ * summed), in all three entry widths and across the widths' limits; and
+ * seg_window_first_ts is the first entry's ts. */
+static void window_expire_sum_matches_reference(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    /* values that take 8, 12 and 16-byte entries, odd and even, signed */
+    const int64_t mags[] = { 1, 7, ((int64_t)1 << 27) - 1, (int64_t)1 << 27,
+                             ((int64_t)1 << 55) - 1, (int64_t)1 << 55, (int64_t)1 << 57 };
+    const int64_t tss[] = { 0, 1704067200, ((int64_t)1 << 36) - 1, (int64_t)1 << 36,
+                            -((int64_t)1 << 39), (int64_t)1 << 41 };
+    seg_winpool_t *p = seg_winpool_new();
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 2000; round++) {
+        seg_winentry_t ref[N];
+        uint32_t n = 0, want = 1 + (uint32_t)(seg_test_rng(&x) % N);
+        seg_window_t w = { 0 }, v = { 0 };
+        int64_t base = tss[seg_test_rng(&x) % (sizeof tss / sizeof tss[0])];
+        while (n < want) {
+            int64_t ts = base + (int64_t)(seg_test_rng(&x) % 100);
+            int64_t val = (int64_t)(seg_test_rng(&x) % 1000);
+            if (seg_test_rng(&x) % 8 == 0) val = mags[seg_test_rng(&x) % (sizeof mags / sizeof mags[0])];
+            if (seg_test_rng(&x) % 2) val = -val;
+            assert_int_equal(seg_window_insert(p, &w, ts, val), 0);
+            assert_int_equal(seg_window_insert(p, &v, ts, val), 0);
+            ref_insert(ref, &n, (seg_winentry_t){ ts, val });
+        }
+        assert_int_equal(seg_window_first_ts(p, &w), ref[0].ts);
+        int64_t cut = base - 1 + (int64_t)(seg_test_rng(&x) % 102);
+        int64_t odd = 0, half = 0, want_odd = 0, want_half = 0;
+        uint32_t first = 0;
+        while (first < n && ref[first].ts <= cut) first++;
+        for (uint32_t i = first; i < n; i++) {
+            want_odd += ref[i].val & 1;
+            want_half += (ref[i].val - (ref[i].val & 1)) / 2;
+        }
+        seg_window_expire_sum(p, &w, cut, &odd, &half);
+        seg_window_expire(p, &v, cut);
+        assert_int_equal(odd, want_odd);
+        assert_int_equal(half, want_half);
+        assert_int_equal(w.len, n - first);
+        assert_int_equal(v.len, n - first);
+        if (w.len) {
+            assert_memory_equal(entries(p, &w), ref + first, w.len * sizeof *ref);
+            assert_int_equal(seg_window_first_ts(p, &w), ref[first].ts);
+        }
+        seg_window_free(p, &w);
+        seg_window_free(p, &v);
+    }
+    /* an empty window sums to nothing */
+    seg_window_t e = { 0 };
+    int64_t odd = 5, half = 5;
+    seg_window_expire_sum(p, &e, 0, &odd, &half);
+    assert_int_equal(odd, 0);
+    assert_int_equal(half, 0);
+    seg_winpool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +617,7 @@ int main(void)
         cmocka_unit_test(window_classes_match_reference),
         cmocka_unit_test(window_blocks_exact_and_reused),
         cmocka_unit_test(window_entry_widths_exact),
+        cmocka_unit_test(window_expire_sum_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
