@@ -421,23 +421,32 @@ void seg_window_expire_sum(seg_winpool_t *p, seg_window_t *w, int64_t cutoff,
                            int64_t *n_odd, int64_t *sum_half)
 {
     int64_t odd = 0, half = 0;
-    seg_window_expire(p, w, cutoff);
+    uint32_t gone = 0;
     if (w->len) {
+        /* One pass: the entries that leave are a prefix (sorted by ts);
+         * the rest are summed. Most calls drop nothing, and then the
+         * block is found once and each entry read once. */
         unsigned t = w_tier(w);
         size_t es = entry_size(t);
         const unsigned char *b = w_block(p, w);
         for (uint32_t i = 0; i < w->len; i++) {
-            int64_t v;
+            seg_winentry_t e;
             if (t == 0) {
                 uint64_t a;
                 memcpy(&a, b + i * es, 8);
-                v = sign_extend(a >> TS8_BITS, VAL8_BITS);
+                e.ts = (int64_t)low(a, TS8_BITS);
+                e.val = sign_extend(a >> TS8_BITS, VAL8_BITS);
             } else {
-                v = get_entry(b + i * es, t).val;
+                e = get_entry(b + i * es, t);
             }
-            odd += v & 1;
-            half += (v - (v & 1)) / 2;
+            if (e.ts <= cutoff) {
+                gone++;
+                continue;
+            }
+            odd += e.val & 1;
+            half += (e.val - (e.val & 1)) / 2;
         }
+        if (gone) seg_window_expire(p, w, cutoff);
     }
     *n_odd = odd;
     *sum_half = half;
