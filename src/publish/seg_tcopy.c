@@ -123,14 +123,9 @@ size_t seg_tcopy_put(const seg_transition_t *t, bool features, void *buf, size_t
         t->from != seg_dim_value_name(t->dim, t->from_code) ||
         t->to != seg_dim_value_name(t->dim, t->to_code))
         return put_any(t, features, buf, room);
-    size_t used = align8(sizeof(rec_t)) + align8(len + 1);
-    if (used > room) return 0;
+    size_t used = align8(sizeof(rec_t));
+    if (used > room || !put_id(buf, &used, room, t->customer_id, len)) return 0;
     rec_t *r = buf;
-    char *id = (char *)buf + align8(sizeof(rec_t));
-    const char *s = t->customer_id;
-    for (size_t i = 0; i + 8 < len; i += 8) memcpy(id + i, s + i, 8);
-    memcpy(id + len - 8, s + len - 8, 8);
-    id[len] = '\0';
     r->at = t->at;
     r->dim_name = t->dim_name;
     r->from = t->from;
