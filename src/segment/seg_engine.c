@@ -402,6 +402,17 @@ static int64_t next_deadline(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
     return best;
 }
 
+/* SEG_CUST_TIMER_EXACT says that c's timer is its true deadline: set by
+ * reschedule when next_deadline() equals the timer, and cleared before
+ * anything changes what next_deadline() reads (an event, a settings
+ * change). A due timer with the flag is fired without computing its
+ * deadline again; one without it is checked (seg_engine_advance). */
+static void set_exact(seg_cust_t *c, bool exact)
+{
+    if (exact) c->flags |= SEG_CUST_TIMER_EXACT;
+    else c->flags &= (uint8_t)~SEG_CUST_TIMER_EXACT;
+}
+
 /* Timers are kept lazily: a customer's timer is a lower bound of its true
  * next deadline. Most events push a deadline later (a purchase moves
  * "last purchase + 45d" out); moving the timer on every event would cost
@@ -412,9 +423,14 @@ static int64_t next_deadline(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
  * always moves the timer, so it is never later than the truth. */
 static int reschedule(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 {
-    int64_t d = next_deadline(e, idx, c);
-    if (d < seg_timer_when(e->timers, idx)) return seg_timer_set(e->timers, idx, d);
-    return 0;
+    int64_t d = next_deadline(e, idx, c), w = seg_timer_when(e->timers, idx);
+    int rc = 0;
+    if (d < w) {
+        rc = seg_timer_set(e->timers, idx, d);
+        w = rc == 0 ? d : w;
+    }
+    set_exact(c, d == w);
+    return rc;
 }
 
 /* Prefetches what evaluating customer idx reads besides its record (which
@@ -596,11 +612,15 @@ int seg_engine_advance(seg_engine_t *e, int64_t t, char *errstr, size_t errstr_s
         }
         seg_cust_t *c = seg_store_get(e->store, idx);
         /* The entry is a lower bound (see reschedule): fire only if it is
-         * the true deadline, else put the customer back at the true one. */
-        int64_t real = next_deadline(e, idx, c);
-        if (real > when) {
-            if (real != INT64_MAX) rc = seg_timer_set(e->timers, idx, real) == 0 ? 0 : -1;
-            continue;
+         * the true deadline, else put the customer back at the true one.
+         * An exact timer is the true deadline already. */
+        if (!(c->flags & SEG_CUST_TIMER_EXACT)) {
+            int64_t real = next_deadline(e, idx, c);
+            if (real > when) {
+                if (real != INT64_MAX) rc = seg_timer_set(e->timers, idx, real) == 0 ? 0 : -1;
+                set_exact(c, rc == 0);
+                continue;
+            }
         }
         /* Deadlines are always after the clock (next_deadline), and an
          * event never moves a clock past a pending deadline without firing
@@ -675,6 +695,7 @@ static int fold_local(seg_engine_t *e, const seg_event_t *ev, uint64_t hash,
         c->seq = grave_take(e, ev->customer_id, ev->customer_id_len);
         if (c->seq && e->on_cust) e->on_cust(e->cust_opaque, e, idx, SEG_CUST_RETURNED);
     }
+    set_exact(c, false);               /* until reschedule, below */
     if (created || ev->ts > c->now) c->now = ev->ts;
     else if (ev->ts < c->now) e->stats.late_events++;
     const int64_t t = c->now;
@@ -1188,6 +1209,9 @@ int seg_engine_change_rules(seg_engine_t *e, const seg_segcfg_t *seg, const seg_
     e->rows = nrows;
     int rc = 0;
     uint32_t high = seg_store_high(e->store);
+    /* Every deadline may move; reschedule below makes each exact again
+     * (and a customer the loop does not reach, on failure, stays checked). */
+    for (uint32_t idx = 0; idx < high; idx++) set_exact(seg_store_get(e->store, idx), false);
     for (uint32_t idx = 0; idx < high && rc == 0; idx++) {
         seg_cust_t *c = seg_store_get(e->store, idx);
         if (c->id_len == 0) continue;
@@ -1427,8 +1451,10 @@ int seg_engine_customer_view(seg_engine_t *e, uint32_t idx, int64_t at, seg_cust
     out->at = at > c->now ? at : c->now;
     /* Windows were expired at the clock when it was last evaluated, so
      * reading the features there changes nothing; a later `at` expires
-     * what left by then, which no deadline can have missed. */
+     * what left by then, which no deadline can have missed. Its timer is
+     * checked again when due, as it was before the flag. */
     features_at(e, c, out->at, &out->features);
+    set_exact(c, false);
     uint8_t last[SEG_CUST_LAST_SLOTS];
     seg_cust_lasts(c, last);
     memcpy(out->dims, last, SEG_DIM__COUNT);

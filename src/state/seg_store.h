@@ -30,6 +30,7 @@ enum {
     SEG_CUST_HAS_PURCHASE = 1u << 0,
     SEG_CUST_HAS_CONTACT  = 1u << 1,
     SEG_CUST_DIRTY        = 1u << 2,   /* changed since the last changelog drain */
+    SEG_CUST_TIMER_EXACT  = 1u << 3,   /* the engine's: its timer is its true deadline */
 };
 
 /* Bits of each slot of seg_cust_t.last: the engine keeps one value code
@@ -62,7 +63,7 @@ typedef struct seg_cust {
     seg_window_t   complaints;     /* complaints within the complaint window */
     uint32_t       seq;            /* transitions emitted so far */
     uint32_t       id_len : 8;     /* 1..255; 0 = a deleted record */
-    uint32_t       flags  : 3;     /* SEG_CUST_HAS_*, SEG_CUST_DIRTY */
+    uint32_t       flags  : 4;     /* SEG_CUST_HAS_*, SEG_CUST_DIRTY, SEG_CUST_TIMER_EXACT */
     uint32_t       last   : 14;    /* last emitted value per dimension, 0 = none */
     union {                        /* the id, not NUL-terminated; owned by the store */
         char        in[SEG_CUST_ID_INLINE];   /* id_len <= SEG_CUST_ID_INLINE */

@@ -448,6 +448,32 @@ static void stats_count(void **state)
     assert_int_equal(seg_engine_max_ts(f->eng), ts("2024-01-01T00:00:00Z"));
 }
 
+/* A deadline fires only when it is the true one. After new -> active at
+ * first purchase + 30d the timer waits for last purchase + 45d; a second
+ * purchase moves that later, the timer stays where it was (lazily), and
+ * when it comes due it is moved, not fired: deadlines_fired counts the
+ * instants that were evaluated, and the at_risk comes at the new time. */
+static void moved_deadline_is_not_fired(void **state)
+{
+    fixture_t *f = *state;
+    seg_engine_stats_t st;
+    fold(f, ev(SEG_EV_PURCHASE, "d", "2024-01-01T00:00:00Z", "10"));
+    advance(f, "2024-02-01T00:00:00Z");
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.deadlines_fired, 1);                 /* 2024-01-31, new -> active */
+    fold(f, ev(SEG_EV_PURCHASE, "d", "2024-02-10T00:00:00Z", "10"));   /* at_risk: 02-15 -> 03-26 */
+    advance(f, "2024-03-25T23:59:59Z");
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.deadlines_fired, 1);                 /* 02-15 was moved, not fired */
+    int before = f->out.n;
+    advance(f, "2024-03-26T00:00:00Z");
+    seg_engine_stats(f->eng, &st);
+    assert_int_equal(st.deadlines_fired, 2);
+    assert_int_equal(f->out.n, before + 1);
+    assert_string_equal(f->out.lines[before],
+        T("d", 5, "lifecycle", Q("active"), "at_risk", "2024-03-26T00:00:00Z", "time"));
+}
+
 /* The record packs the last values into bits and the windows into 12-byte
  * entries where they fit: whatever a customer's state (every last value
  * code, timestamps and amounts at and past the packing limits), what
@@ -523,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(disabled_dimensions_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(id_is_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(moved_deadline_is_not_fired, setup, teardown),
         cmocka_unit_test_setup_teardown(customer_state_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
