@@ -405,8 +405,9 @@ static int64_t next_deadline(seg_engine_t *e, uint32_t idx, seg_cust_t *c)
 /* SEG_CUST_TIMER_EXACT says that c's timer is its true deadline: set by
  * reschedule when next_deadline() equals the timer, and cleared before
  * anything changes what next_deadline() reads (an event, a settings
- * change). A due timer with the flag is fired without computing its
- * deadline again; one without it is checked (seg_engine_advance). */
+ * change, a lookup that expires windows). A due timer with the flag is
+ * fired without computing its deadline again; one without it is checked
+ * (seg_engine_advance). */
 static void set_exact(seg_cust_t *c, bool exact)
 {
     if (exact) c->flags |= SEG_CUST_TIMER_EXACT;

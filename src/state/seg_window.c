@@ -430,15 +430,7 @@ void seg_window_expire_sum(seg_winpool_t *p, seg_window_t *w, int64_t cutoff,
         size_t es = entry_size(t);
         const unsigned char *b = w_block(p, w);
         for (uint32_t i = 0; i < w->len; i++) {
-            seg_winentry_t e;
-            if (t == 0) {
-                uint64_t a;
-                memcpy(&a, b + i * es, 8);
-                e.ts = (int64_t)low(a, TS8_BITS);
-                e.val = sign_extend(a >> TS8_BITS, VAL8_BITS);
-            } else {
-                e = get_entry(b + i * es, t);
-            }
+            seg_winentry_t e = get_entry(b + i * es, t);
             if (e.ts <= cutoff) {
                 gone++;
                 continue;

@@ -21,7 +21,8 @@
  * in 56, covering every amount segd accepts), else 16. A window widens
  * when an entry needs it and narrows again only once emptied, so every
  * int64 round-trips exactly. Entries are therefore read through
- * seg_window_at/seg_window_vals/seg_window_read, not through a pointer.
+ * seg_window_at/seg_window_first_ts/seg_window_vals/seg_window_read (or
+ * summed by seg_window_expire_sum), not through a pointer.
  * A window is 8 bytes in the customer record.
  */
 #ifndef SEG_WINDOW_H
