@@ -157,6 +157,25 @@ class EndToEnd(unittest.TestCase):
             self.assertIn(f"results: {out_json}", p.stdout)
             self.assertNotIn("segbench.", " ".join(os.listdir(tmp)))  # scratch dir removed
 
+    @unittest.skipUnless(os.environ.get("SEG_BENCH_SNAPSHOT"),
+                         "SEG_BENCH_SNAPSHOT names the snapshot tool (ctest sets it)")
+    def test_snapshot_case(self):
+        """The snapshot group's tool is built and its write/load case gives
+        both rows at a tiny size (the group failed to build unnoticed for
+        days, since the suite ran it only in a full `make bench`)."""
+        from segbench import durability, snapshot
+        with tempfile.TemporaryDirectory() as tmp:
+            b = bench(sizes=[2000], build=tmp, tmp=tmp)
+            durability.start(b)
+            self.assertIsNone(b.snap_tool_error)
+            snapshot.run(b)
+            snapshot.report(b)
+            rows = {c["id"]: c for c in b.rows}
+            for rid in ("snapshot_write_2k", "snapshot_load_2k"):
+                self.assertIn(rows[rid]["status"], ("PASS", "FAIL", "info"), rows[rid])
+                self.assertEqual(len(rows[rid]["runs"]), 1, rows[rid])
+                self.assertGreater(rows[rid]["runs"][0], 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

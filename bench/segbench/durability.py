@@ -3,10 +3,10 @@
 The group (snapshot.py, changelog.py, ckpt_pause.py) measures how fast a
 partition's state goes to disk and comes back (from the local snapshot, or
 from the changelog topic), and how long a checkpoint stops consumption.
-Its tool is bench/seg_bench_snapshot.c; bench/CMakeLists.txt does not
-build it, so it is compiled here against the build's libsegcore.a with the
-bench flags when the build has no binary of it (SEG_BENCH_SNAPSHOT names
-one).
+Its tool is bench/seg_bench_snapshot.c, which bench/CMakeLists.txt
+builds against segcore (SEG_BENCH_SNAPSHOT names another binary). Until
+2026-12-04 it was compiled here with a hand-written link line, which
+missed simdjson and GSL once segcore needed them, so the group failed.
 
 It runs in a plain `make bench` (BENCH_CASES unset), or when BENCH_CASES
 names "snapshot"; BENCH_SNAPSHOT=1|0 forces it on or off. About 3 minutes
@@ -14,7 +14,6 @@ at 1M + 10M. A failure is recorded in its row, never fatal to the suite.
 """
 
 import os
-import subprocess
 
 from . import common
 
@@ -42,27 +41,17 @@ def pending(b):
 
 
 def start(b):
-    """Start of the group: finds or compiles seg_bench_snapshot
-    (b.snap_tool; None with b.snap_tool_error when it does not compile)."""
+    """Start of the group: finds seg_bench_snapshot (b.snap_tool; None
+    with b.snap_tool_error when the build has none)."""
     print(TITLE, flush=True)
     b.snapdir = os.path.join(b.build, "benchstate")
     os.makedirs(b.snapdir, exist_ok=True)
     b.snap_tool_error = None
     tool = b.env("SEG_BENCH_SNAPSHOT", os.path.join(b.build, "bench/seg_bench_snapshot"))
     if not os.access(tool, os.X_OK):
-        tool = b.path("seg_bench_snapshot")
-        libs = subprocess.run(["pkg-config", "--libs", "yaml-0.1", "libcjson", "msgpack", "rdkafka",
-                               "libmicrohttpd", "libsystemd", "zlib"],
-                              capture_output=True, text=True).stdout.split()
-        err = b.path("snapbench.cc.err")
-        rc = b.call(["cc", "-O2", "-march=x86-64-v2", "-std=c11", "-D_POSIX_C_SOURCE=200809L",
-                     "-D_DEFAULT_SOURCE", "-I" + os.path.join(b.repo, "src"), "-o", tool,
-                     os.path.join(b.repo, "bench/seg_bench_snapshot.c"),
-                     os.path.join(b.build, "libsegcore.a"), *libs, "-lpthread", "-lm"],
-                    stderr=err)
-        if rc != 0:
-            tool = None
-            b.snap_tool_error = f"seg_bench_snapshot did not compile: {common.head(err)}"
+        b.snap_tool_error = (f"{tool} is not built (bench/CMakeLists.txt builds it with "
+                             "-DSEG_BENCH=ON, as `make bench` does)")
+        tool = None
     b.snap_tool = tool
 
 
