@@ -21,9 +21,11 @@
  * Records and ids are carved out of chunks that never move. Record chunks
  * are 64-byte aligned, so each record is one cache line; ids of up to
  * SEG_CUST_ID_INLINE bytes live in their record and only longer ones take
- * arena bytes.
+ * arena bytes. Index tables and record chunks come from seg_hugemem, so
+ * with its policy on (replay) they may sit on 2 MiB pages.
  */
 #include "state/seg_store.h"
+#include "util/seg_hugemem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +99,7 @@ uint64_t seg_store_hash(const char *s, size_t len)
 
 static int table_init(table_t *t, uint64_t size)
 {
-    t->slots = malloc(size * sizeof *t->slots);
+    t->slots = seg_hugemem_alloc(size * sizeof *t->slots, 64);
     if (!t->slots) return -1;
     memset(t->slots, 0xff, size * sizeof *t->slots);
     t->mask = size - 1;
@@ -319,7 +321,7 @@ static seg_cust_t *record_alloc(seg_store_t *st, uint32_t idx)
             st->chunks = nc;
             st->chunks_cap = ncap;
         }
-        seg_cust_t *chunk = aligned_alloc(64, REC_CHUNK * sizeof *chunk);
+        seg_cust_t *chunk = seg_hugemem_alloc(REC_CHUNK * sizeof *chunk, 64);
         if (!chunk) return NULL;
         st->chunks[st->nchunks++] = chunk;
         st->bytes += REC_CHUNK * sizeof *chunk;

@@ -12,7 +12,9 @@
  * the window (seg_window.h); each width (tier) has its own classes.
  *
  * Blocks of one class are carved out of chunks of at most 64 KiB that
- * never move, so a block stays where it is until its window changes, and
+ * never move (with seg_hugemem's policy on, these chunks are in turn
+ * carved out of 2 MiB regions advised for huge pages, since a 64 KiB
+ * chunk cannot fill a huge page of its own), so a block stays where it is until its window changes, and
  * growing the pool copies nothing. Freed blocks go on a per-class free list
  * threaded through the blocks themselves. A window grows by moving to the
  * next class (copying at most its own entries) and moves to the smallest
@@ -20,6 +22,7 @@
  * activity has left the window gives memory back.
  */
 #include "state/seg_window.h"
+#include "util/seg_hugemem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +52,13 @@ typedef struct winclass {
 struct seg_winpool {
     winclass_t cls[TIERS][CLASSES];   /* [tier][class] */
     size_t     bytes;
+    /* With `huge` (seg_hugemem's policy when the pool was made), chunks
+     * of at most CHUNK_BYTES come from these regions and are freed with
+     * them; larger chunks are allocated, and freed, one by one. */
+    int             huge;
+    unsigned char **regions;
+    uint32_t        nregions, regions_cap;
+    size_t          region_left;     /* bytes left in the last region */
 };
 
 /* Entries per block of class k (see the top of the file). */
@@ -143,6 +153,7 @@ seg_winpool_t *seg_winpool_new(void)
 {
     seg_winpool_t *p = calloc(1, sizeof *p);
     if (!p) return NULL;
+    p->huge = seg_hugemem_on();
     for (unsigned t = 0; t < TIERS; t++) {
         for (uint32_t k = 0; k < CLASSES; k++) {
             winclass_t *c = &p->cls[t][k];
@@ -155,16 +166,48 @@ seg_winpool_t *seg_winpool_new(void)
     return p;
 }
 
+static size_t chunk_bytes(const winclass_t *c)
+{
+    return ((size_t)1 << c->shift) * c->size;
+}
+
+/* A new chunk of n bytes for the pool: see `huge` in struct seg_winpool. */
+static unsigned char *chunk_alloc(seg_winpool_t *p, size_t n)
+{
+    if (!p->huge) return malloc(n);
+    if (n > CHUNK_BYTES) return seg_hugemem_alloc(n, 64);
+    n = (n + 63) & ~(size_t)63;          /* each chunk on its own lines */
+    if (p->region_left < n) {
+        if (p->nregions == p->regions_cap) {
+            uint32_t ncap = p->regions_cap ? p->regions_cap * 2 : 16;
+            unsigned char **nr = realloc(p->regions, ncap * sizeof *nr);
+            if (!nr) return NULL;
+            p->regions = nr;
+            p->regions_cap = ncap;
+        }
+        unsigned char *r = seg_hugemem_alloc(SEG_HUGEMEM_PAGE, 64);
+        if (!r) return NULL;
+        p->regions[p->nregions++] = r;
+        p->region_left = SEG_HUGEMEM_PAGE;
+    }
+    unsigned char *c = p->regions[p->nregions - 1] + (SEG_HUGEMEM_PAGE - p->region_left);
+    p->region_left -= n;
+    return c;
+}
+
 void seg_winpool_destroy(seg_winpool_t *p)
 {
     if (!p) return;
     for (unsigned t = 0; t < TIERS; t++) {
         for (uint32_t k = 0; k < CLASSES; k++) {
             winclass_t *c = &p->cls[t][k];
-            for (uint32_t i = 0; i < c->nchunks; i++) free(c->chunks[i]);
+            if (!(p->huge && chunk_bytes(c) <= CHUNK_BYTES))
+                for (uint32_t i = 0; i < c->nchunks; i++) free(c->chunks[i]);
             free(c->chunks);
         }
     }
+    for (uint32_t i = 0; i < p->nregions; i++) free(p->regions[i]);
+    free(p->regions);
     free(p);
 }
 
@@ -212,8 +255,8 @@ static uint32_t block_alloc(seg_winpool_t *p, unsigned tier, uint32_t k)
             c->chunks = nc;
             c->chunks_cap = ncap;
         }
-        size_t sz = ((size_t)1 << c->shift) * c->size;
-        unsigned char *chunk = malloc(sz);
+        size_t sz = chunk_bytes(c);
+        unsigned char *chunk = chunk_alloc(p, sz);
         if (!chunk) return FREE_END;
         c->chunks[c->nchunks++] = chunk;
         p->bytes += sz;
