@@ -19,6 +19,7 @@
 #include "io/seg_auth.h"
 #include "rule/seg_rule.h"
 #include "rule/seg_rule_load.h"
+#include "util/seg_hugemem.h"
 #include "util/seg_log.h"
 #include "util/seg_ts.h"
 
@@ -190,6 +191,7 @@ static int cmd_replay(int argc, char **argv)
     static char outbuf[1 << 20];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     char err[1024];
+    seg_hugemem_set(cfg.state.huge_pages != SEG_CFG_HUGE_OFF);   /* auto: on for replay */
     rc = seg_replay_run(&cfg, &o, err, sizeof err);
     seg_ruleset_destroy(rules);
     if (rc != 0) {
@@ -231,6 +233,7 @@ static int cmd_run(int argc, char **argv)
     /* A reload reads the same file with the same --set again. */
     seg_run_opts_t ro = { .cfg = cfg, .rules = rules, .config_path = a.config,
                           .sets = a.sets, .nsets = a.nsets };
+    seg_hugemem_set(cfg->state.huge_pages == SEG_CFG_HUGE_ON);   /* auto: off, see seg_cfg.h */
     rc = seg_run(&ro, err, sizeof err);
     if (rc == SEG_RUN_ECONFIG)
         seg_log(SEG_LOG_ERROR, "main", "configuration error: %s", err);

@@ -76,6 +76,7 @@ static const char *const format_names[] = { "json", "msgpack", NULL };
 static const char *const timemode_names[] = { "event", "wall", NULL };
 static const char *const loglevel_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const logformat_names[] = { "plain", "json", NULL };
+static const char *const huge_names[] = { "auto", "on", "off", NULL };   /* seg_cfg_huge_t */
 
 /* A topic-name key: the field holds 255 bytes, but Kafka allows 249, and
  * "too long (at most 249 bytes)" should say the real limit. */
@@ -199,6 +200,9 @@ static const seg_cfg_key_t cfg_keys[] = {
         "Snapshot directory; empty means $STATE_DIRECTORY, else ./state."),
     SEG_CFG_KEY_DURATION(T, "state.evict_after", state.evict_after, 0, DUR_MAX,
         "0", "Drop a customer churned this long from memory; 0 = never."),
+    SEG_CFG_KEY_ENUM(T, "state.huge_pages", state.huge_pages, huge_names, "auto",
+        "Advise the state's large arrays for transparent huge pages; auto = "
+        "replay only."),
     SEG_CFG_KEY_DURATION(T, "checkpoint.interval", checkpoint.interval, 1,
         DUR_MAX, "30s", "Time between local snapshots of each partition."),
     SEG_CFG_KEY_BOOL(T, "checkpoint.background", checkpoint.background, "true",

@@ -38,6 +38,11 @@
 #define SEG_CFG_MAP_MAX     32    /* entries per string map */
 #define SEG_CFG_MAPKEY_MAX  128   /* bytes per string-map sub-key, incl. NUL */
 
+/* state.huge_pages: whether the state's large arrays are advised for
+ * transparent huge pages (util/seg_hugemem.h). auto = on for replay, off
+ * for the daemon, whose forked checkpoint shares pages copy-on-write. */
+typedef enum { SEG_CFG_HUGE_AUTO = 0, SEG_CFG_HUGE_ON, SEG_CFG_HUGE_OFF } seg_cfg_huge_t;
+
 /* Storage of a string-list key (e.g. kafka.input_topics). */
 typedef struct seg_cfg_strlist {
     unsigned n;
@@ -163,6 +168,7 @@ typedef struct seg_cfg {
         char    dir[512];           /* "" = $STATE_DIRECTORY under systemd,
                                      * else ./state (the daemon decides) */
         int64_t evict_after;        /* s, 0 = never evict */
+        int     huge_pages;         /* state.huge_pages: seg_cfg_huge_t */
     } state;
     struct {
         int64_t interval;           /* checkpoint.interval, s, >= 1s */

@@ -19,7 +19,8 @@
 #     counted here straight from the CSV; every DLQ line is JSON with
 #     reason missing_field that mentions customer_id;
 #   - CDNOW in file order and in time order give the same transitions;
-#   - CDNOW as MessagePack gives output identical to the JSON run;
+#   - CDNOW as MessagePack gives output identical to the JSON run, and
+#     so does CDNOW with state.huge_pages=off;
 #   - the stderr summary carries the event and rejection counts.
 #
 # Env: SEGD, SEG_SRC, SEG_BUILD (converted datasets are cached in
@@ -205,6 +206,19 @@ if [ -s "$CDM" ]; then
             bad "CDNOW: msgpack output differs from JSON"
             diff "$TMP/cd.out" "$TMP/cdm.out" | head -10 | sed 's/^/     /'
         fi
+    fi
+fi
+
+# Replay advises the state for huge pages (state.huge_pages auto); with
+# it off, the state sits in plain malloc'd memory: the bytes must not
+# depend on where it lives.
+run_segd cdh "$CD" --set state.huge_pages=off
+if rc_ok cdh; then
+    if cmp -s "$TMP/cd.out" "$TMP/cdh.out"; then
+        ok "CDNOW: state.huge_pages=off output identical to the default (on)"
+    else
+        bad "CDNOW: output with state.huge_pages=off differs"
+        diff "$TMP/cd.out" "$TMP/cdh.out" | head -10 | sed 's/^/     /'
     fi
 fi
 

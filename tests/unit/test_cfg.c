@@ -183,6 +183,7 @@ static void test_defaults_are_the_issue_values(void **state)
     assert_string_equal(c.log.file, "");
     assert_string_equal(c.state.dir, "");
     assert_int_equal(c.state.evict_after, 0);
+    assert_int_equal(c.state.huge_pages, SEG_CFG_HUGE_AUTO);
     assert_int_equal(c.checkpoint.interval, 30 * S);
     assert_true(c.checkpoint.background);
     assert_int_equal(c.shutdown_timeout, 30 * S);
@@ -203,8 +204,8 @@ static void test_schema_table_is_sound(void **state)
     char err[512] = "";
     const seg_cfg_schema_t *s = seg_cfg_schema();
     if (seg_cfg_schema_check(s, err, sizeof err) != 0) fail_msg("%s", err);
-    /* 20 engine keys, 25 of segd run */
-    assert_int_equal(s->n, 45);
+    /* 20 engine keys, 25 of segd run, state.huge_pages of both */
+    assert_int_equal(s->n, 46);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm.recency") >= 0, 1);
     assert_int_equal(seg_cfg_schema_find(s, "segments.rfm"), -1);
     assert_int_equal(seg_cfg_schema_find(s, "kafka.consumer") >= 0, 1);
@@ -1352,6 +1353,10 @@ static void test_set_daemon_keys(void **state)
     assert_int_equal(c.state.evict_after, 400 * D);
     set_ok(&c, "state.evict_after=0");
     assert_int_equal(c.state.evict_after, 0);
+    set_ok(&c, "state.huge_pages=off");
+    assert_int_equal(c.state.huge_pages, SEG_CFG_HUGE_OFF);
+    set_ok(&c, "state.huge_pages=on");
+    assert_int_equal(c.state.huge_pages, SEG_CFG_HUGE_ON);
     set_ok(&c, "checkpoint.background=false");
     assert_false(c.checkpoint.background);
     set_ok(&c, "checkpoint.background=true");
