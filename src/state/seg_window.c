@@ -12,10 +12,10 @@
  * the window (seg_window.h); each width (tier) has its own classes.
  *
  * Blocks of one class are carved out of chunks of at most 64 KiB that
- * never move (with seg_hugemem's policy on, these chunks are in turn
- * carved out of 2 MiB regions advised for huge pages, since a 64 KiB
- * chunk cannot fill a huge page of its own), so a block stays where it is until its window changes, and
- * growing the pool copies nothing. Freed blocks go on a per-class free list
+ * never move, so a block stays where it is until its window changes, and
+ * growing the pool copies nothing. (With seg_hugemem's policy on, those
+ * chunks are in turn carved out of 2 MiB regions advised for huge pages,
+ * since a 64 KiB chunk cannot fill a huge page of its own.) Freed blocks go on a per-class free list
  * threaded through the blocks themselves. A window grows by moving to the
  * next class (copying at most its own entries) and moves to the smallest
  * class that holds it once it is half empty, so a customer whose burst of
@@ -166,6 +166,18 @@ seg_winpool_t *seg_winpool_new(void)
     return p;
 }
 
+/* Doubles a full array of chunk or region pointers (16 to start).
+ * Returns 0, or -1 with the array unchanged. */
+static int grow(unsigned char ***arr, uint32_t *cap)
+{
+    uint32_t ncap = *cap ? *cap * 2 : 16;
+    unsigned char **n = realloc(*arr, ncap * sizeof *n);
+    if (!n) return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
 static size_t chunk_bytes(const winclass_t *c)
 {
     return ((size_t)1 << c->shift) * c->size;
@@ -178,13 +190,8 @@ static unsigned char *chunk_alloc(seg_winpool_t *p, size_t n)
     if (n > CHUNK_BYTES) return seg_hugemem_alloc(n, 64);
     n = (n + 63) & ~(size_t)63;          /* each chunk on its own lines */
     if (p->region_left < n) {
-        if (p->nregions == p->regions_cap) {
-            uint32_t ncap = p->regions_cap ? p->regions_cap * 2 : 16;
-            unsigned char **nr = realloc(p->regions, ncap * sizeof *nr);
-            if (!nr) return NULL;
-            p->regions = nr;
-            p->regions_cap = ncap;
-        }
+        if (p->nregions == p->regions_cap && grow(&p->regions, &p->regions_cap) != 0)
+            return NULL;
         unsigned char *r = seg_hugemem_alloc(SEG_HUGEMEM_PAGE, 64);
         if (!r) return NULL;
         p->regions[p->nregions++] = r;
@@ -248,13 +255,8 @@ static uint32_t block_alloc(seg_winpool_t *p, unsigned tier, uint32_t k)
     }
     if (c->next >= SLOT_LIMIT - 1) return FREE_END;
     if ((c->next >> c->shift) == c->nchunks) {
-        if (c->nchunks == c->chunks_cap) {
-            uint32_t ncap = c->chunks_cap ? c->chunks_cap * 2 : 16;
-            unsigned char **nc = realloc(c->chunks, ncap * sizeof *nc);
-            if (!nc) return FREE_END;
-            c->chunks = nc;
-            c->chunks_cap = ncap;
-        }
+        if (c->nchunks == c->chunks_cap && grow(&c->chunks, &c->chunks_cap) != 0)
+            return FREE_END;
         size_t sz = chunk_bytes(c);
         unsigned char *chunk = chunk_alloc(p, sz);
         if (!chunk) return FREE_END;
