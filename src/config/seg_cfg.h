@@ -40,7 +40,9 @@
 
 /* state.huge_pages: whether the state's large arrays are advised for
  * transparent huge pages (util/seg_hugemem.h). auto = on for replay, off
- * for the daemon, whose forked checkpoint shares pages copy-on-write. */
+ * for the daemon: its forked checkpoint shares pages copy-on-write, and a
+ * write then splits a huge page (Linux >= 5.8) or copies all 2 MiB of it
+ * (older kernels). */
 typedef enum { SEG_CFG_HUGE_AUTO = 0, SEG_CFG_HUGE_ON, SEG_CFG_HUGE_OFF } seg_cfg_huge_t;
 
 /* Storage of a string-list key (e.g. kafka.input_topics). */
