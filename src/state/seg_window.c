@@ -15,11 +15,12 @@
  * never move, so a block stays where it is until its window changes, and
  * growing the pool copies nothing. (With seg_hugemem's policy on, those
  * chunks are in turn carved out of 2 MiB regions advised for huge pages,
- * since a 64 KiB chunk cannot fill a huge page of its own.) Freed blocks go on a per-class free list
- * threaded through the blocks themselves. A window grows by moving to the
- * next class (copying at most its own entries) and moves to the smallest
- * class that holds it once it is half empty, so a customer whose burst of
- * activity has left the window gives memory back.
+ * since a 64 KiB chunk cannot fill a huge page of its own.) Freed blocks
+ * go on a per-class free list threaded through the blocks themselves. A
+ * window grows by moving to the next class (copying at most its own
+ * entries) and moves to the smallest class that holds it once it is half
+ * empty, so a customer whose burst of activity has left the window gives
+ * memory back.
  */
 #include "state/seg_window.h"
 #include "util/seg_hugemem.h"

@@ -12,11 +12,13 @@
  *
  * It is a process-wide policy, off unless turned on, and read when a
  * store or window pool is created, so set it before creating any. segd
- * replay turns it on; segd run leaves it off, because its checkpoint
- * child shares the state copy-on-write, and a write during a checkpoint
- * would then copy 2 MiB instead of 4 KiB. The kernel decides in the end:
- * with transparent_hugepage "never" the advice does nothing, and the
- * memory is the same either way.
+ * replay turns it on; segd run leaves it off unless configured, because
+ * its checkpoint child shares the state copy-on-write: a write during a
+ * checkpoint splits the huge page it lands in (Linux >= 5.8; older
+ * kernels copy all 2 MiB), so the gain fades after the first checkpoint
+ * under load (docs/configuration.md, state.huge_pages). The kernel
+ * decides in the end: with transparent_hugepage "never" the advice does
+ * nothing, and the memory is the same either way.
  */
 #ifndef SEG_HUGEMEM_H
 #define SEG_HUGEMEM_H
